@@ -1,0 +1,328 @@
+"""FIX tag=value codec: incremental framing, parsing and encoding.
+
+Sans-I/O: bytes in, `Message` or `Garbled` out; fields in, bytes out. Nothing in
+here raises on bad input: a frame that cannot be trusted comes back as
+`Garbled` with a reason, and the decoder resynchronises on the next "8=FIX".
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from typing import NamedTuple
+
+SOH = b"\x01"
+_TRAILER_MARK = b"\x0110="
+_START_MARK = b"8=FIX"
+_TRAILER_LEN = 7  # b"10=ddd\x01"
+
+# Tags whose value is length-prefixed binary data (the preceding tag gives the length).
+DATA_TAGS: dict[int, int] = {
+    89: 93,  # Signature <- SignatureLength
+    91: 90,  # SecureData <- SecureDataLen
+    96: 95,  # RawData <- RawDataLength
+    213: 212,  # XmlData <- XmlDataLen
+    351: 350,  # EncodedSecurityDesc
+    353: 352,  # EncodedListExecInst
+    355: 354,  # EncodedText
+    357: 356,  # EncodedSubject
+    359: 358,  # EncodedHeadline
+    361: 360,  # EncodedAllocText
+    363: 362,  # EncodedUnderlyingIssuer
+    365: 364,  # EncodedUnderlyingSecurityDesc
+    445: 444,  # EncodedListStatusText
+    618: 619,  # EncodedLegIssuer
+    621: 620,  # EncodedLegSecurityDesc
+}
+_DATA_LENGTH_TAGS = frozenset(DATA_TAGS.values())
+
+# bytes tag -> int, so the hot path never calls int() per field.
+_TAG_OF: dict[bytes, int] = {str(n).encode(): n for n in range(1, 10000)}
+_TAG_BYTES: dict[int, bytes] = {n: str(n).encode() + b"=" for n in range(1, 10000)}
+
+INVALID_TAG = 0  # stands for a tag that is not a positive integer
+
+
+def checksum(data: bytes) -> int:
+    """FIX CheckSum: byte sum modulo 256.
+
+    Adler-32's low half is 1 + the byte sum modulo 65521, exact while the sum
+    stays below 65521, i.e. for chunks of up to 256 bytes; that is ten times
+    faster than `sum(data)`.
+    """
+    n = len(data)
+    if n <= 256:
+        return ((zlib.adler32(data) & 0xFFFF) - 1) & 0xFF
+    total = 0
+    for i in range(0, n, 256):
+        total += (zlib.adler32(data[i : i + 256]) & 0xFFFF) - 1
+    return total & 0xFF
+
+
+def tag_prefix(tag: int) -> bytes:
+    """b"<tag>=" for a tag number."""
+    prefix = _TAG_BYTES.get(tag)
+    return prefix if prefix is not None else str(tag).encode() + b"="
+
+
+class Message:
+    """A parsed FIX message: fields in wire order, repeated tags kept.
+
+    `tags[i]` and `values[i]` are the i-th field; `raw` is the exact frame.
+    Lookups by tag return the first occurrence.
+    """
+
+    __slots__ = ("_index", "raw", "tags", "values")
+
+    def __init__(self, tags: list[int], values: list[bytes], raw: bytes = b"") -> None:
+        self.tags = tags
+        self.values = values
+        self.raw = raw
+        self._index: dict[int, bytes] | None = None
+
+    def _build_index(self) -> dict[int, bytes]:
+        index: dict[int, bytes] = {}
+        for tag, value in zip(reversed(self.tags), reversed(self.values), strict=True):
+            index[tag] = value
+        self._index = index
+        return index
+
+    def get(self, tag: int, default: bytes | None = None) -> bytes | None:
+        index = self._index if self._index is not None else self._build_index()
+        return index.get(tag, default)
+
+    def __contains__(self, tag: int) -> bool:
+        index = self._index if self._index is not None else self._build_index()
+        return tag in index
+
+    def get_all(self, tag: int) -> list[bytes]:
+        return [v for t, v in zip(self.tags, self.values, strict=True) if t == tag]
+
+    @property
+    def msg_type(self) -> bytes:
+        # The framer guarantees 8, 9, 35 are the first three fields.
+        return self.values[2]
+
+    @property
+    def fields(self) -> list[tuple[int, bytes]]:
+        return list(zip(self.tags, self.values, strict=True))
+
+    def __repr__(self) -> str:
+        shown = "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields)
+        return f"Message({shown})"
+
+
+class Garbled(NamedTuple):
+    """A frame that was dropped: why, and the bytes that were skipped."""
+
+    reason: str
+    raw: bytes
+
+
+class Oversized(NamedTuple):
+    """The peer sent more than `max_message_size` bytes without a complete message."""
+
+    size: int
+
+
+Decoded = Message | Garbled
+
+
+def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]]:
+    """Split a whole frame (8=... through 10=...) into tags and values."""
+    # Fast path: no '=' inside values, no binary data fields.
+    if raw.count(b"=") == raw.count(SOH):
+        parts = raw.replace(b"=", SOH).split(SOH)
+        try:
+            tags = list(map(_TAG_OF.__getitem__, parts[0:-1:2]))
+        except KeyError:
+            return _parse_fields_slow(raw)
+        if _DATA_LENGTH_TAGS.isdisjoint(tags):
+            return tags, parts[1::2]
+    return _parse_fields_slow(raw)
+
+
+def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]]:
+    """Field-by-field parse that honours data-field lengths and odd tags."""
+    tags: list[int] = []
+    values: list[bytes] = []
+    pos = 0
+    end = len(raw)
+    data_len: dict[int, int] = {}
+    while pos < end:
+        eq = raw.find(b"=", pos)
+        if eq < 0:
+            break
+        tag_text = raw[pos:eq]
+        tag = _TAG_OF.get(tag_text)
+        if tag is None:
+            tag = int(tag_text) if tag_text.isdigit() and int(tag_text) > 0 else INVALID_TAG
+        length_tag = DATA_TAGS.get(tag)
+        if length_tag is not None and length_tag in data_len:
+            stop = eq + 1 + data_len[length_tag]
+            if raw[stop : stop + 1] != SOH:
+                stop = raw.find(SOH, eq + 1)
+        else:
+            stop = raw.find(SOH, eq + 1)
+        if stop < 0:
+            stop = end
+        value = raw[eq + 1 : stop]
+        if tag in _DATA_LENGTH_TAGS and value.isdigit():
+            data_len[tag] = int(value)
+        tags.append(tag)
+        values.append(value)
+        pos = stop + 1
+    return tags, values
+
+
+class Decoder:
+    """Incremental framer: feed TCP chunks, get complete messages in order.
+
+    A message may be split at any byte and many may arrive in one chunk. The
+    buffer is consumed by offset, so a chunk holding a thousand messages is
+    scanned once, not once per message.
+    """
+
+    __slots__ = ("_buf", "max_message_size")
+
+    def __init__(self, max_message_size: int = 65536) -> None:
+        self._buf = b""
+        self.max_message_size = max_message_size
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> tuple[list[Decoded], Oversized | None]:
+        """Add bytes; return the frames completed so far and an overflow if any."""
+        buf = self._buf + data if self._buf else data
+        out: list[Decoded] = []
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            start = buf.find(_START_MARK, pos)
+            if start < 0:
+                # Keep a possible partial "8=FIX" at the end; drop the rest.
+                keep = max(pos, n - (len(_START_MARK) - 1))
+                if keep > pos:
+                    out.append(Garbled("bytes outside a message", buf[pos:keep]))
+                pos = keep
+                break
+            if start > pos:
+                out.append(Garbled("bytes outside a message", buf[pos:start]))
+            result = self._frame_at(buf, start, n)
+            if result is None:  # incomplete
+                pos = start
+                break
+            item, pos = result
+            out.append(item)
+        self._buf = buf[pos:]
+        over = None
+        if len(self._buf) > self.max_message_size:
+            over = Oversized(len(self._buf))
+            self._buf = b""
+        return out, over
+
+    def _frame_at(self, buf: bytes, start: int, n: int) -> tuple[Decoded, int] | None:
+        """Frame the message at `start`: (item, next position) or None if incomplete."""
+        soh1 = buf.find(SOH, start)
+        if soh1 < 0:
+            return None
+        if buf[soh1 + 1 : soh1 + 3] != b"9=" and n >= soh1 + 3:
+            return self._resync(buf, start, "BodyLength(9) is not the second field")
+        soh2 = buf.find(SOH, soh1 + 1)
+        if soh2 < 0:
+            if n - soh1 > 12:  # no sane BodyLength is this long
+                return self._resync(buf, start, "BodyLength(9) is not a number")
+            return None
+        length_text = buf[soh1 + 3 : soh2]
+        if not length_text.isdigit() or len(length_text) > 9:
+            return self._resync(buf, start, "BodyLength(9) is not a number")
+        body_start = soh2 + 1
+        trailer = body_start + int(length_text)
+        if trailer > self.max_message_size + start:
+            return self._resync(buf, start, "BodyLength(9) exceeds the maximum message size")
+        if n < trailer + _TRAILER_LEN:
+            # Not all there yet -- unless a complete trailer already shows the
+            # declared length is a lie (e.g. too large), in which case say so now.
+            early = buf.find(_TRAILER_MARK, body_start)
+            if early >= 0 and early + 1 + _TRAILER_LEN <= n and early + 1 != trailer:
+                return Garbled("BodyLength(9) does not match", buf[start : early + 8]), early + 8
+            return None
+        end = trailer + _TRAILER_LEN
+        if buf[trailer - 1 : trailer + 3] != _TRAILER_MARK or buf[end - 1] != 1:
+            return self._resync(buf, start, "BodyLength(9) does not match")
+        if buf[body_start : body_start + 3] != b"35=":
+            return Garbled("MsgType(35) is not the third field", buf[start:end]), end
+        sum_text = buf[trailer + 3 : trailer + 6]
+        if not sum_text.isdigit() or int(sum_text) != checksum(buf[start:trailer]):
+            return Garbled("CheckSum(10) is wrong", buf[start:end]), end
+        raw = buf[start:end]
+        tags, values = parse_fields(raw)
+        return Message(tags, values, raw), end
+
+    @staticmethod
+    def _resync(buf: bytes, start: int, reason: str) -> tuple[Decoded, int]:
+        """Drop the bad frame: skip to the next "8=FIX" (or the end of the buffer)."""
+        nxt = buf.find(_START_MARK, start + 1)
+        stop = nxt if nxt >= 0 else len(buf)
+        return Garbled(reason, buf[start:stop]), stop
+
+
+# --- encoding ---------------------------------------------------------------
+
+# Standard header order (FIX 4.4 Standard Message Header) after 8, 9.
+HEADER_ORDER: tuple[int, ...] = (
+    35, 49, 56, 115, 128, 90, 91, 34, 50, 142, 57, 143, 116, 144, 129, 145,
+    43, 97, 52, 122, 212, 213, 347, 369, 627,
+)  # fmt: skip
+HEADER_TAGS = frozenset((8, 9, *HEADER_ORDER, 628, 629, 630))
+_HEADER_RANK = {tag: i for i, tag in enumerate(HEADER_ORDER)}
+
+FieldValue = bytes | str | int
+
+
+def as_bytes(value: FieldValue) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("latin-1")
+    return str(value).encode()
+
+
+def render(fields: Iterable[tuple[int, FieldValue]]) -> bytes:
+    """Render fields to b"tag=value\\x01..." in the given order."""
+    return b"".join([tag_prefix(t) + as_bytes(v) + SOH for t, v in fields])
+
+
+def frame(begin_string: bytes, body: bytes) -> bytes:
+    """Wrap a rendered body (starting with 35=) with 8=, 9= and 10=."""
+    head = b"8=" + begin_string + b"\x019=%d\x01" % len(body) + body
+    return head + b"10=%03d\x01" % checksum(head)
+
+
+def encode(
+    fields: Iterable[tuple[int, FieldValue]], begin_string: bytes = b"FIX.4.4"
+) -> bytes:
+    """Encode a message from fields; header fields are put in standard order.
+
+    Any 8, 9 or 10 in `fields` is ignored and recomputed. Header fields keep
+    the standard header order; body fields keep their given order.
+    """
+    header: list[tuple[int, tuple[int, FieldValue]]] = []
+    body: list[tuple[int, FieldValue]] = []
+    group_tail = False
+    for tag, value in fields:
+        if tag in (8, 9, 10):
+            continue
+        rank = _HEADER_RANK.get(tag)
+        if rank is not None and not group_tail:
+            header.append((rank, (tag, value)))
+            group_tail = tag == 627
+        elif group_tail and tag in (628, 629, 630):
+            header.append((_HEADER_RANK[627], (tag, value)))
+        else:
+            group_tail = False
+            body.append((tag, value))
+    header.sort(key=lambda item: item[0])  # stable: hop group members stay in order
+    return frame(begin_string, render([f for _, f in header] + body))

@@ -1,0 +1,387 @@
+"""The gateway's FIX dictionary (QuickFIX XML format) and message validation.
+
+`Dictionary.load(path)` reads specs/FIX44.xml; `Dictionary.validate(msg, policy)`
+checks one parsed message in a single pass over its fields and returns the
+first problem found as a `Problem` carrying the SessionRejectReason (373) the
+FIX specification names for it, or None when the message is valid.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fix_gateway.codec import INVALID_TAG, Message
+from fix_gateway.utc_time import parse_timestamp
+
+DEFAULT_DICTIONARY = Path(__file__).resolve().parent.parent / "specs" / "FIX44.xml"
+
+# SessionRejectReason (373) values used here.
+INVALID_TAG_NUMBER = 0
+REQUIRED_TAG_MISSING = 1
+TAG_NOT_DEFINED_FOR_MESSAGE = 2
+UNDEFINED_TAG = 3
+TAG_WITHOUT_VALUE = 4
+VALUE_OUT_OF_RANGE = 5
+INCORRECT_DATA_FORMAT = 6
+COMPID_PROBLEM = 9
+SENDING_TIME_ACCURACY = 10
+INVALID_MSG_TYPE = 11
+TAG_REPEATED = 13
+TAG_OUT_OF_ORDER = 14
+GROUP_FIELDS_OUT_OF_ORDER = 15
+INCORRECT_NUM_IN_GROUP = 16
+
+FIRST_USER_DEFINED_TAG = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Why a message is rejected: SessionRejectReason, the tag at fault, a text."""
+
+    reason: int
+    tag: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationPolicy:
+    """QuickFIX-named switches for what validation enforces."""
+
+    user_defined_fields: bool = True  # ValidateUserDefinedFields
+    fields_out_of_order: bool = True  # ValidateFieldsOutOfOrder
+    fields_have_values: bool = True  # ValidateFieldsHaveValues
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    number: int
+    name: str
+    type: str
+    enums: frozenset[bytes] | None = None
+
+
+@dataclass(slots=True)
+class FieldSet:
+    """Members of a header, trailer, message or repeating group."""
+
+    name: str
+    members: dict[int, bool] = field(default_factory=dict)  # tag -> required
+    groups: dict[int, FieldSet] = field(default_factory=dict)  # count tag -> group
+    delimiter: int = 0  # groups only: the first field of each entry
+    required: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class MessageDef:
+    name: str
+    msg_type: bytes
+    admin: bool
+    body: FieldSet
+
+
+_INT = re.compile(rb"-?\d+")
+_UINT = re.compile(rb"\d+")
+_DECIMAL = re.compile(rb"-?(?:\d+(?:\.\d*)?|\.\d+)")
+_TIME_ONLY = re.compile(rb"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{3})?")
+_DATE_ONLY = re.compile(rb"\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
+_MONTH_YEAR = re.compile(rb"\d{4}(0[1-9]|1[0-2])((0[1-9]|[12]\d|3[01])|w[1-5])?")
+
+
+def _is_int(v: bytes) -> bool:
+    return _INT.fullmatch(v) is not None
+
+
+def _is_uint(v: bytes) -> bool:
+    return _UINT.fullmatch(v) is not None
+
+
+def _is_decimal(v: bytes) -> bool:
+    return _DECIMAL.fullmatch(v) is not None
+
+
+def _is_char(v: bytes) -> bool:
+    return len(v) == 1
+
+
+def _is_bool(v: bytes) -> bool:
+    return v in (b"Y", b"N")
+
+
+def _is_timestamp(v: bytes) -> bool:
+    return parse_timestamp(v) is not None
+
+
+def _is_time_only(v: bytes) -> bool:
+    return _TIME_ONLY.fullmatch(v) is not None
+
+
+def _is_date_only(v: bytes) -> bool:
+    return _DATE_ONLY.fullmatch(v) is not None
+
+
+def _is_month_year(v: bytes) -> bool:
+    return _MONTH_YEAR.fullmatch(v) is not None
+
+
+_TYPE_CHECKS = {
+    "INT": _is_int,
+    "LENGTH": _is_uint,
+    "SEQNUM": _is_uint,
+    "NUMINGROUP": _is_uint,
+    "TAGNUM": _is_uint,
+    "DAYOFMONTH": _is_uint,
+    "PRICE": _is_decimal,
+    "PRICEOFFSET": _is_decimal,
+    "QTY": _is_decimal,
+    "AMT": _is_decimal,
+    "FLOAT": _is_decimal,
+    "PERCENTAGE": _is_decimal,
+    "CHAR": _is_char,
+    "BOOLEAN": _is_bool,
+    "UTCTIMESTAMP": _is_timestamp,
+    "UTCTIMEONLY": _is_time_only,
+    "UTCDATEONLY": _is_date_only,
+    "UTCDATE": _is_date_only,
+    "LOCALMKTDATE": _is_date_only,
+    "MONTHYEAR": _is_month_year,
+}
+
+
+class Dictionary:
+    """A loaded FIX dictionary: fields, header, trailer and messages."""
+
+    def __init__(
+        self,
+        fields: dict[int, FieldDef],
+        header: FieldSet,
+        trailer: FieldSet,
+        messages: dict[bytes, MessageDef],
+        begin_string: bytes,
+    ) -> None:
+        self.fields = fields
+        self.header = header
+        self.trailer = trailer
+        self.messages = messages
+        self.begin_string = begin_string
+        msg_type = fields.get(35)
+        self.known_msg_types: frozenset[bytes] = (
+            msg_type.enums if msg_type is not None and msg_type.enums else frozenset(messages)
+        )
+        self.field_by_name = {f.name: f for f in fields.values()}
+        self._checks = {
+            tag: _TYPE_CHECKS.get(f.type) for tag, f in fields.items() if f.type in _TYPE_CHECKS
+        }
+        self._enums = {
+            tag: (f.enums, f.type == "MULTIPLEVALUESTRING")
+            for tag, f in fields.items()
+            if f.enums and tag != 35
+        }
+
+    # --- loading -------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path = DEFAULT_DICTIONARY) -> Dictionary:
+        root = ET.parse(path).getroot()
+        begin = f"FIX.{root.get('major')}.{root.get('minor')}".encode()
+        fields: dict[int, FieldDef] = {}
+        by_name: dict[str, int] = {}
+        for node in _children(root, "fields"):
+            number = int(node.get("number", "0"))
+            enums = frozenset(v.get("enum", "").encode() for v in node.findall("value"))
+            fields[number] = FieldDef(number, node.get("name", ""), node.get("type", "STRING"),
+                                      enums or None)
+            by_name[node.get("name", "")] = number
+        components = {c.get("name", ""): c for c in _children(root, "components")}
+        builder = _SetBuilder(by_name, components)
+        header = builder.build("header", root.find("header"))
+        trailer = builder.build("trailer", root.find("trailer"))
+        messages: dict[bytes, MessageDef] = {}
+        for node in _children(root, "messages"):
+            msg_type = node.get("msgtype", "").encode()
+            body = builder.build(node.get("name", ""), node)
+            messages[msg_type] = MessageDef(
+                node.get("name", ""), msg_type, node.get("msgcat") == "admin", body
+            )
+        return cls(fields, header, trailer, messages, begin)
+
+    def tag_name(self, tag: int) -> str:
+        f = self.fields.get(tag)
+        return f.name if f else str(tag)
+
+    def is_admin(self, msg_type: bytes) -> bool:
+        mdef = self.messages.get(msg_type)
+        return mdef.admin if mdef else False
+
+    # --- validation ------------------------------------------------------------
+
+    def validate(self, msg: Message, policy: ValidationPolicy) -> Problem | None:
+        """First problem with `msg` (fields in wire order, then required fields)."""
+        tags, values = msg.tags, msg.values
+        msg_type = values[2]
+        if msg_type not in self.known_msg_types:
+            return Problem(INVALID_MSG_TYPE, 35, "Invalid MsgType")
+        mdef = self.messages.get(msg_type)
+        if mdef is None:
+            return None  # valid but unsupported: the session answers BusinessMessageReject
+        header, trailer, body = self.header.members, self.trailer.members, mdef.body.members
+        n = len(tags)
+        seen: set[int] = set()
+        section = 0  # 0 header, 1 body, 2 trailer
+        i = 0
+        while i < n:
+            tag = tags[i]
+            value = values[i]
+            if tag == INVALID_TAG:
+                return Problem(INVALID_TAG_NUMBER, None, "Invalid tag number")
+            if tag in header:
+                owner = self.header
+                if section and policy.fields_out_of_order:
+                    return Problem(TAG_OUT_OF_ORDER, tag, "Tag specified out of required order")
+            elif tag in trailer:
+                owner = self.trailer
+                section = 2
+            else:
+                owner = mdef.body
+                if section == 2 and policy.fields_out_of_order:
+                    return Problem(TAG_OUT_OF_ORDER, tag, "Tag specified out of required order")
+                section = 1
+                if tag not in body:
+                    problem = self._unexpected_tag(tag, policy)
+                    if problem is not None:
+                        return problem
+                    seen.add(tag)
+                    i += 1
+                    continue
+            if tag in seen:
+                return Problem(TAG_REPEATED, tag, "Tag appears more than once")
+            seen.add(tag)
+            problem = self._check_value(tag, value, policy)
+            if problem is not None:
+                return problem
+            group = owner.groups.get(tag)
+            if group is not None:
+                i, problem = self._check_group(tags, values, i, group, policy)
+                if problem is not None:
+                    return problem
+            else:
+                i += 1
+        for required in (self.header.required, mdef.body.required, self.trailer.required):
+            missing = required - seen
+            if missing:
+                tag = min(missing, key=lambda t: tags.index(t) if t in tags else t)
+                return Problem(REQUIRED_TAG_MISSING, tag, "Required tag missing")
+        return None
+
+    def _unexpected_tag(self, tag: int, policy: ValidationPolicy) -> Problem | None:
+        if tag in self.fields:
+            return Problem(TAG_NOT_DEFINED_FOR_MESSAGE, tag,
+                           "Tag not defined for this message type")
+        if tag >= FIRST_USER_DEFINED_TAG and not policy.user_defined_fields:
+            return None
+        return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
+
+    def _check_value(self, tag: int, value: bytes, policy: ValidationPolicy) -> Problem | None:
+        if not value:
+            if policy.fields_have_values:
+                return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
+            return None
+        check = self._checks.get(tag)
+        if check is not None and not check(value):
+            return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+        enum = self._enums.get(tag)
+        if enum is not None:
+            allowed, multiple = enum
+            if (not all(v in allowed for v in value.split(b" "))) if multiple else (
+                value not in allowed
+            ):
+                return Problem(VALUE_OUT_OF_RANGE, tag, "Value is incorrect (out of range) for this tag")
+        return None
+
+    def _check_group(
+        self, tags: list[int], values: list[bytes], i: int, group: FieldSet,
+        policy: ValidationPolicy,
+    ) -> tuple[int, Problem | None]:
+        """Check the group whose count field is at `i`; return the index after it."""
+        count_tag = tags[i]
+        declared = int(values[i])
+        n = len(tags)
+        i += 1
+        entries = 0
+        while i < n and tags[i] == group.delimiter:
+            entries += 1
+            entry_seen: set[int] = set()
+            while i < n and tags[i] in group.members and tags[i] not in entry_seen:
+                if tags[i] == group.delimiter and entry_seen:
+                    break
+                tag = tags[i]
+                entry_seen.add(tag)
+                problem = self._check_value(tag, values[i], policy)
+                if problem is not None:
+                    return i, problem
+                nested = group.groups.get(tag)
+                if nested is not None:
+                    i, problem = self._check_group(tags, values, i, nested, policy)
+                    if problem is not None:
+                        return i, problem
+                else:
+                    i += 1
+            missing = group.required - entry_seen
+            if missing:
+                return i, Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
+        if entries != declared:
+            return i, Problem(INCORRECT_NUM_IN_GROUP, count_tag,
+                              "Incorrect NumInGroup count for repeating group")
+        return i, None
+
+
+def _children(root: ET.Element, name: str) -> list[ET.Element]:
+    node = root.find(name)
+    return list(node) if node is not None else []
+
+
+class _SetBuilder:
+    """Builds FieldSets from XML, inlining components."""
+
+    def __init__(self, by_name: dict[str, int], components: dict[str, ET.Element]) -> None:
+        self.by_name = by_name
+        self.components = components
+
+    def build(self, name: str, node: ET.Element | None, delimiter: int = 0) -> FieldSet:
+        fs = FieldSet(name, delimiter=delimiter)
+        if node is not None:
+            self._add(fs, node, parent_required=True)
+        fs.required = frozenset(tag for tag, req in fs.members.items() if req)
+        return fs
+
+    def _add(self, fs: FieldSet, node: ET.Element, parent_required: bool) -> None:
+        for child in node:
+            required = parent_required and child.get("required") == "Y"
+            name = child.get("name", "")
+            if child.tag == "field":
+                fs.members[self._tag(name)] = required
+            elif child.tag == "group":
+                count = self._tag(name)
+                first = next((c for c in child if c.tag in ("field", "group", "component")), None)
+                delimiter = self._first_tag(first) if first is not None else 0
+                fs.members[count] = required
+                fs.groups[count] = self.build(name, child, delimiter)
+            elif child.tag == "component":
+                comp = self.components.get(name)
+                if comp is None:
+                    raise ValueError(f"dictionary: component {name!r} is not defined")
+                self._add(fs, comp, required)
+
+    def _first_tag(self, node: ET.Element) -> int:
+        if node.tag == "component":
+            comp = self.components[node.get("name", "")]
+            return self._first_tag(next(iter(comp)))
+        return self._tag(node.get("name", ""))
+
+    def _tag(self, name: str) -> int:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise ValueError(f"dictionary: field {name!r} is not defined") from None

@@ -1,0 +1,44 @@
+"""What one FIX session is allowed and expected to do (plain values, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fix_gateway.dictionary import ValidationPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """Identity and policies of one acceptor session.
+
+    Names follow QuickFIX's session settings where one exists
+    (ResetOnLogon -> reset_on_logon, MaxLatency -> max_latency, ...).
+    """
+
+    sender_comp_id: str  # ours
+    target_comp_id: str  # theirs
+    begin_string: str = "FIX.4.4"
+    username: str | None = None
+    password: str | None = None
+    heartbeat_min: int = 1
+    heartbeat_max: int = 300
+    reset_on_logon: bool = False
+    reset_on_logout: bool = False
+    reset_on_disconnect: bool = False
+    check_comp_id: bool = True
+    check_latency: bool = True
+    max_latency: float = 120.0
+    validation: ValidationPolicy = field(default_factory=ValidationPolicy)
+    logout_timeout: float = 2.0
+    # Inbound silence beyond HeartBtInt * this factor triggers a TestRequest;
+    # twice that silence without an answer ends the session.
+    test_request_factor: float = 1.2
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """How a Logon finds this session: (their SenderCompID, their TargetCompID)."""
+        return (self.target_comp_id, self.sender_comp_id)
+
+    @property
+    def name(self) -> str:
+        return f"{self.sender_comp_id}-{self.target_comp_id}"

@@ -1,0 +1,531 @@
+"""The FIX 4.4 session layer, acceptor side, as a sans-I/O state machine.
+
+A `Session` lives as long as its configured identity, across connections.
+The connection shell hands it parsed messages and clock ticks; it answers by
+appending encoded bytes to `outbox` (already added to the store, to be
+flushed before they are written) and by setting `close_reason` when the
+connection must end. It never touches a socket or reads a clock.
+
+States: DISCONNECTED -> (Logon accepted) -> LOGGED_ON -> (we send Logout)
+LOGOUT_SENT -> DISCONNECTED. One handler per inbound MsgType; `_verify` holds
+the checks every message passes (SendingTime, CompIDs, MsgSeqNum, PossDup).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
+
+from fix_gateway import dictionary as dd
+from fix_gateway import tags as t
+from fix_gateway.codec import FieldValue, Message, frame, render
+from fix_gateway.dictionary import Dictionary, Problem
+from fix_gateway.session.config import SessionConfig
+from fix_gateway.session.resend import resend_stream
+from fix_gateway.utc_time import format_timestamp, parse_timestamp
+from session_store import SessionStore
+
+log = logging.getLogger("fixgw.session")
+
+# Routing fields a reply swaps: OnBehalfOf* <-> DeliverTo*.
+_REVERSE_ROUTE = (
+    (t.ON_BEHALF_OF_COMP_ID, t.DELIVER_TO_COMP_ID),
+    (t.ON_BEHALF_OF_SUB_ID, t.DELIVER_TO_SUB_ID),
+    (t.ON_BEHALF_OF_LOCATION_ID, t.DELIVER_TO_LOCATION_ID),
+    (t.DELIVER_TO_COMP_ID, t.ON_BEHALF_OF_COMP_ID),
+    (t.DELIVER_TO_SUB_ID, t.ON_BEHALF_OF_SUB_ID),
+    (t.DELIVER_TO_LOCATION_ID, t.ON_BEHALF_OF_LOCATION_ID),
+)
+_MAX_QUEUED = 10_000  # out-of-order messages held while a gap is filled
+_MAX_SEEN_IDS = 100_000  # business ids remembered for PossResend dedup
+
+
+class State(Enum):
+    DISCONNECTED = "disconnected"
+    LOGGED_ON = "logged_on"
+    LOGOUT_SENT = "logout_sent"
+
+
+class Application(Protocol):
+    """What the session hands valid, in-sequence application messages to."""
+
+    def on_message(self, session: Session, msg: Message, now: float) -> None: ...
+
+
+class RejectingApplication:
+    """Until an application is attached: every message gets BusinessMessageReject."""
+
+    def on_message(self, session: Session, msg: Message, now: float) -> None:
+        session.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
+
+
+EventSink = Callable[[str, "Session", dict[str, object]], None]
+
+
+def _log_event(event: str, session: Session, fields: dict[str, object]) -> None:
+    if log.isEnabledFor(logging.INFO):
+        detail = " ".join(f"{k}={v!r}" for k, v in fields.items())
+        log.info("event=%s session=%s %s", event, session.config.name, detail)
+
+
+class Session:
+    def __init__(
+        self,
+        config: SessionConfig,
+        store: SessionStore,
+        dictionary: Dictionary,
+        application: Application | None = None,
+        on_event: EventSink = _log_event,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.dictionary = dictionary
+        self.application: Application = application or RejectingApplication()
+        self.on_event = on_event
+        self.state = State.DISCONNECTED
+        self.outbox: list[bytes] = []
+        self.close_reason: str | None = None
+        self.heartbeat_interval = 30
+        self.last_sent = 0.0
+        self.last_received = 0.0
+        self.logout_sent_at = 0.0
+        self._test_request_id: bytes | None = None
+        self._test_request_count = 0
+        self._resend_until: int | None = None  # a ResendRequest of ours is open up to this seq
+        self._queue: dict[int, Message] = {}
+        self._seen_ids: OrderedDict[bytes, None] = OrderedDict()
+        self._begin = config.begin_string.encode()
+        self._ids = [(t.SENDER_COMP_ID, config.sender_comp_id.encode()),
+                     (t.TARGET_COMP_ID, config.target_comp_id.encode())]
+        self._id_header = render(self._ids)
+        self._their_id = config.target_comp_id.encode()
+        self._our_id = config.sender_comp_id.encode()
+        self._handlers: dict[bytes, Callable[[Message, int, float], None]] = {
+            t.HEARTBEAT: self._on_heartbeat,
+            t.TEST_REQUEST: self._on_test_request,
+            t.RESEND_REQUEST: self._on_resend_request,
+            t.REJECT: self._on_reject,
+            t.SEQUENCE_RESET: self._on_sequence_reset,
+            t.LOGOUT: self._on_logout,
+            t.LOGON: self._on_logon_while_logged_on,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self.state is not State.DISCONNECTED
+
+    def take_output(self) -> list[bytes]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    def logon(self, msg: Message, now: float) -> None:
+        """A new connection's first message, already matched to this session."""
+        self.close_reason = None
+        self.state = State.LOGGED_ON  # provisional: refusals below move it on
+        self.last_received = now
+        cfg = self.config
+        if msg.values[0] != self._begin:
+            self._refuse(msg, "Incorrect BeginString", now)
+            return
+        problem = self.dictionary.validate(msg, cfg.validation)
+        seq = _seqnum(msg)
+        if problem is not None or seq is None:
+            text = f"Invalid Logon: {problem.text} ({problem.tag})" if problem else \
+                "Invalid Logon: MsgSeqNum(34) missing"
+            self._refuse(msg, text, now)
+            return
+        if not self._good_time(msg, now):
+            self._refuse(msg, "SendingTime accuracy problem", now)
+            return
+        heartbeat = int(msg.get(t.HEART_BT_INT) or b"0")
+        if not cfg.heartbeat_min <= heartbeat <= cfg.heartbeat_max:
+            self._refuse(msg, f"HeartBtInt {heartbeat} outside {cfg.heartbeat_min}.."
+                              f"{cfg.heartbeat_max}", now)
+            return
+        if msg.get(t.ENCRYPT_METHOD) != b"0":
+            self._refuse(msg, "Unsupported EncryptMethod", now)
+            return
+        if not self._credentials_ok(msg):
+            self.on_event("auth_failed", self, {"username": msg.get(t.USERNAME)})
+            self._refuse(msg, "Invalid username or password", now)
+            return
+        reset_requested = msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y"
+        if reset_requested or cfg.reset_on_logon:
+            self.store.reset(now)
+            self.on_event("reset", self, {"requested": reset_requested})
+        expected = self.store.next_target_seq
+        if seq < expected and not reset_requested:
+            self._refuse(msg, f"MsgSeqNum too low, expecting {expected} but received {seq}", now)
+            return
+        self.heartbeat_interval = heartbeat
+        self._test_request_id = None
+        reply: list[tuple[int, FieldValue]] = [(t.ENCRYPT_METHOD, b"0"),
+                                                (t.HEART_BT_INT, heartbeat)]
+        if reset_requested:
+            reply.append((t.RESET_SEQ_NUM_FLAG, b"Y"))
+        self.send(t.LOGON, reply, now, reply_to=msg)
+        self.on_event("logon", self, {"seq": seq, "heartbeat": heartbeat})
+        if seq > expected:
+            self._target_too_high(msg, seq, now)
+        else:
+            self._advance(seq)
+            self._drain_queue(now)
+
+    def disconnected(self, now: float, reason: str) -> None:
+        """The connection is gone (closed by either side)."""
+        if self.state is State.DISCONNECTED:
+            return
+        self.state = State.DISCONNECTED
+        self._queue.clear()
+        self._resend_until = None
+        self._test_request_id = None
+        self.on_event("disconnect", self, {"reason": reason})
+        if self.config.reset_on_disconnect:
+            self.store.reset(now)
+
+    def _refuse(self, msg: Message, text: str, now: float) -> None:
+        self.on_event("logon_refused", self, {"text": text})
+        self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
+        self._close(text)
+
+    def _credentials_ok(self, msg: Message) -> bool:
+        cfg = self.config
+        if cfg.username is not None and msg.get(t.USERNAME) != cfg.username.encode():
+            return False
+        return cfg.password is None or msg.get(t.PASSWORD) == cfg.password.encode()
+
+    def _close(self, reason: str) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+
+    # --- inbound -----------------------------------------------------------------
+
+    def receive(self, msg: Message, now: float) -> None:
+        """One inbound message on a logged-on connection."""
+        if self.state is State.DISCONNECTED or self.close_reason is not None:
+            return
+        self.last_received = now
+        self._next(msg, now)
+        self._drain_queue(now)
+
+    def _next(self, msg: Message, now: float) -> None:
+        msg_type = msg.msg_type
+        if msg.values[0] != self._begin:
+            self.logout("Incorrect BeginString", now, close=True)
+            return
+        seq = _seqnum(msg)
+        if seq is None:
+            self.logout("MsgSeqNum(34) missing or invalid", now, close=True)
+            return
+        problem = self.dictionary.validate(msg, self.config.validation)
+        if problem is not None:
+            # A message that fails validation still passes the session checks
+            # first: a bad CompID or SendingTime ends the session regardless.
+            if not self._verify(msg, seq, now, check_high=False, check_low=False):
+                return
+            self._reject(msg, seq, problem, now)
+            if msg_type != t.SEQUENCE_RESET:
+                self._advance(seq)
+            return
+        handler = self._handlers.get(msg_type, self._on_application)
+        handler(msg, seq, now)
+
+    def _verify(
+        self, msg: Message, seq: int, now: float, check_high: bool = True, check_low: bool = True
+    ) -> bool:
+        """The checks every inbound message passes; False means: do not act on it."""
+        if not self._good_time(msg, now):
+            self._reject(msg, seq, Problem(dd.SENDING_TIME_ACCURACY, t.SENDING_TIME,
+                                           "SendingTime accuracy problem"), now)
+            self._advance(seq)
+            self.logout("SendingTime accuracy problem", now)
+            return False
+        if self.config.check_comp_id and (
+            msg.get(t.SENDER_COMP_ID) != self._their_id
+            or msg.get(t.TARGET_COMP_ID) != self._our_id
+        ):
+            self._reject(msg, seq, Problem(dd.COMPID_PROBLEM, None, "CompID problem"), now)
+            self._advance(seq)
+            self.logout("CompID problem", now)
+            return False
+        expected = self.store.next_target_seq
+        if check_high and seq > expected:
+            self._target_too_high(msg, seq, now)
+            return False
+        if msg.get(t.POSS_DUP_FLAG) == b"Y" and msg.msg_type != t.SEQUENCE_RESET:
+            orig = msg.get(t.ORIG_SENDING_TIME)
+            if orig is None:
+                if check_low and seq < expected:
+                    return False  # already processed: ignore silently
+                self._reject(msg, seq, Problem(dd.REQUIRED_TAG_MISSING, t.ORIG_SENDING_TIME,
+                                               "Required tag missing"), now)
+                self._advance(seq)
+                return False
+            orig_time = parse_timestamp(orig)
+            sent = parse_timestamp(msg.get(t.SENDING_TIME) or b"")
+            if orig_time is not None and sent is not None and orig_time > sent:
+                self._reject(msg, seq, Problem(dd.SENDING_TIME_ACCURACY, t.ORIG_SENDING_TIME,
+                                               "SendingTime accuracy problem"), now)
+                self._advance(seq)
+                self.logout("SendingTime accuracy problem", now)
+                return False
+        if check_low and seq < expected:
+            if msg.get(t.POSS_DUP_FLAG) == b"Y":
+                return False  # a duplicate of something processed: ignore
+            text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
+            self.logout(text, now, close=True)
+            return False
+        if self._resend_until is not None and seq >= self._resend_until:
+            self.on_event("resend_complete", self, {"until": self._resend_until})
+            self._resend_until = None
+        self._test_request_id = None
+        return True
+
+    def _good_time(self, msg: Message, now: float) -> bool:
+        if not self.config.check_latency:
+            return True
+        sent = parse_timestamp(msg.get(t.SENDING_TIME) or b"")
+        return sent is not None and abs(now - sent) <= self.config.max_latency
+
+    def _advance(self, seq: int) -> None:
+        """Count an inbound message as processed if it was the expected one."""
+        if seq == self.store.next_target_seq:
+            self.store.set_next_target_seq(seq + 1)
+
+    def _target_too_high(self, msg: Message, seq: int, now: float) -> None:
+        if len(self._queue) >= _MAX_QUEUED:
+            self.logout("Too many messages queued while waiting for a gap fill", now, close=True)
+            return
+        self._queue[seq] = msg
+        if self._resend_until is not None and seq >= self.store.next_target_seq:
+            return  # already asked; what we asked for will fill this too
+        expected = self.store.next_target_seq
+        self._resend_until = seq
+        self.send(t.RESEND_REQUEST, [(t.BEGIN_SEQ_NO, expected), (t.END_SEQ_NO, 0)], now)
+        self.on_event("resend_requested", self, {"begin": expected, "received": seq})
+
+    def _drain_queue(self, now: float) -> None:
+        queue = self._queue
+        while queue and self.close_reason is None and self.state is not State.DISCONNECTED:
+            expected = self.store.next_target_seq
+            for stale in [s for s in queue if s < expected]:
+                del queue[stale]
+            msg = queue.pop(expected, None)
+            if msg is None:
+                return
+            if msg.msg_type in (t.LOGON, t.RESEND_REQUEST):
+                self._advance(expected)  # acted on when it arrived
+            else:
+                self._next(msg, now)
+
+    # --- handlers, one per session MsgType ------------------------------------------
+
+    def _on_heartbeat(self, msg: Message, seq: int, now: float) -> None:
+        if self._verify(msg, seq, now):
+            self._advance(seq)
+
+    def _on_test_request(self, msg: Message, seq: int, now: float) -> None:
+        if self._verify(msg, seq, now):
+            self.send(t.HEARTBEAT, [(t.TEST_REQ_ID, msg.get(t.TEST_REQ_ID) or b"")], now,
+                      reply_to=msg)
+            self._advance(seq)
+
+    def _on_reject(self, msg: Message, seq: int, now: float) -> None:
+        if self._verify(msg, seq, now):
+            self.on_event("reject_received", self, {"ref_seq": msg.get(t.REF_SEQ_NUM),
+                                                    "text": msg.get(t.TEXT)})
+            self._advance(seq)
+
+    def _on_logon_while_logged_on(self, msg: Message, seq: int, now: float) -> None:
+        if self._verify(msg, seq, now):
+            self._advance(seq)
+            self.logout("Logon received while already logged on", now, close=True)
+
+    def _on_logout(self, msg: Message, seq: int, now: float) -> None:
+        if not self._verify(msg, seq, now, check_high=False, check_low=False):
+            return
+        self._advance(seq)
+        if self.state is State.LOGOUT_SENT:
+            self.on_event("logout", self, {"initiated_by": "us"})
+            self._close("Logout confirmed")
+        else:
+            self.on_event("logout", self, {"initiated_by": "peer"})
+            self.send(t.LOGOUT, [], now, reply_to=msg)
+            self._close("Logout requested by peer")
+        if self.config.reset_on_logout:
+            self.store.reset(now)
+
+    def _on_resend_request(self, msg: Message, seq: int, now: float) -> None:
+        if not self._verify(msg, seq, now, check_high=False, check_low=False):
+            return
+        begin = int(msg.get(t.BEGIN_SEQ_NO) or b"0")
+        end = int(msg.get(t.END_SEQ_NO) or b"0")
+        last_sent = self.store.next_sender_seq - 1
+        if begin < 1 or (end and end < begin):
+            self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.END_SEQ_NO,
+                                           "Value is incorrect (out of range) for this tag"), now)
+        elif begin > last_sent:
+            self._reject(msg, seq, Problem(
+                dd.VALUE_OUT_OF_RANGE, t.BEGIN_SEQ_NO,
+                f"BeginSeqNo {begin} is beyond the last MsgSeqNum sent ({last_sent})"), now)
+        else:
+            end = last_sent if end == 0 or end > last_sent else end
+            self.on_event("resend_served", self, {"begin": begin, "end": end})
+            stream = resend_stream(self.store, begin, end, format_timestamp(now), self._ids,
+                                   self._begin)
+            self.outbox.extend(stream)
+            self.last_sent = now
+        expected = self.store.next_target_seq
+        if seq > expected:
+            self._target_too_high(msg, seq, now)
+        else:
+            self._advance(seq)
+
+    def _on_sequence_reset(self, msg: Message, seq: int, now: float) -> None:
+        gap_fill = msg.get(t.GAP_FILL_FLAG) == b"Y"
+        if not self._verify(msg, seq, now, check_high=gap_fill, check_low=gap_fill):
+            return
+        new_seq = int(msg.get(t.NEW_SEQ_NO) or b"0")
+        expected = self.store.next_target_seq
+        if new_seq > expected:
+            self.on_event("sequence_reset", self, {"gap_fill": gap_fill, "from": expected,
+                                                   "to": new_seq})
+            self.store.set_next_target_seq(new_seq)
+        elif new_seq < expected:
+            self._reject(msg, seq, Problem(
+                dd.VALUE_OUT_OF_RANGE, t.NEW_SEQ_NO,
+                f"Attempt to lower sequence number, invalid value NewSeqNo={new_seq}"), now)
+
+    def _on_application(self, msg: Message, seq: int, now: float) -> None:
+        if not self._verify(msg, seq, now):
+            return
+        self._advance(seq)
+        if self.state is not State.LOGGED_ON:
+            return  # after our Logout, only session traffic is acted on
+        mdef = self.dictionary.messages.get(msg.msg_type)
+        if mdef is None:
+            self.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
+            return
+        if msg.get(t.POSS_RESEND) == b"Y" and self._seen_before(msg):
+            self.on_event("possresend_ignored", self, {"seq": seq})
+            return
+        self._remember(msg)
+        self.application.on_message(self, msg, now)
+
+    def _business_id(self, msg: Message) -> bytes | None:
+        cl_ord_id = msg.get(t.CL_ORD_ID)
+        return msg.msg_type + b"\x01" + cl_ord_id if cl_ord_id is not None else None
+
+    def _seen_before(self, msg: Message) -> bool:
+        key = self._business_id(msg)
+        return key is not None and key in self._seen_ids
+
+    def _remember(self, msg: Message) -> None:
+        key = self._business_id(msg)
+        if key is not None:
+            self._seen_ids[key] = None
+            if len(self._seen_ids) > _MAX_SEEN_IDS:
+                self._seen_ids.popitem(last=False)
+
+    # --- timers --------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Heartbeats, TestRequests and timeouts; called a few times a second."""
+        if self.state is State.DISCONNECTED or self.close_reason is not None:
+            return
+        if self.state is State.LOGOUT_SENT:
+            if now - self.logout_sent_at >= self.config.logout_timeout:
+                self._close("Timed out waiting for Logout")
+            return
+        interval = self.heartbeat_interval
+        silence = now - self.last_received
+        limit = interval * self.config.test_request_factor
+        if self._test_request_id is not None and silence >= 2 * limit:
+            self.on_event("test_request_timeout", self, {"silence": round(silence, 3)})
+            self._close("TestRequest not answered")
+            return
+        if self._test_request_id is None and silence >= limit:
+            self._test_request_count += 1
+            self._test_request_id = b"TEST%d" % self._test_request_count
+            self.send(t.TEST_REQUEST, [(t.TEST_REQ_ID, self._test_request_id)], now)
+        elif now - self.last_sent >= interval:
+            self.send(t.HEARTBEAT, [], now)
+
+    # --- outbound ------------------------------------------------------------------
+
+    def send(
+        self,
+        msg_type: bytes,
+        body: list[tuple[int, FieldValue]],
+        now: float,
+        reply_to: Message | None = None,
+    ) -> int:
+        """Encode, store (buffered) and queue one message; returns its MsgSeqNum."""
+        seq = self.store.next_sender_seq
+        head = b"35=" + msg_type + b"\x01" + self._id_header
+        if reply_to is not None:
+            head += _reverse_route(reply_to)
+        raw = frame(
+            self._begin,
+            head + b"34=%d\x0152=" % seq + format_timestamp(now) + b"\x01" + render(body),
+        )
+        self.store.append_outbound(seq, raw)
+        self.store.set_next_sender_seq(seq + 1)
+        self.outbox.append(raw)
+        self.last_sent = now
+        return seq
+
+    def logout(self, text: str, now: float, close: bool = False) -> None:
+        """Send Logout; wait for the answer (or close at once with close=True)."""
+        if self.state is State.LOGOUT_SENT:
+            if close:
+                self._close(text)
+            return
+        self.send(t.LOGOUT, [(t.TEXT, text)] if text else [], now)
+        self.state = State.LOGOUT_SENT
+        self.logout_sent_at = now
+        self.on_event("logout_sent", self, {"text": text})
+        if close:
+            self._close(text)
+
+    def _reject(self, msg: Message, seq: int, problem: Problem, now: float) -> None:
+        body: list[tuple[int, FieldValue]] = [(t.REF_SEQ_NUM, seq)]
+        if problem.tag is not None:
+            body.append((t.REF_TAG_ID, problem.tag))
+        body += [(t.REF_MSG_TYPE, msg.msg_type), (t.SESSION_REJECT_REASON, problem.reason),
+                 (t.TEXT, problem.text)]
+        self.send(t.REJECT, body, now, reply_to=msg)
+        self.on_event("reject", self, {"ref_seq": seq, "reason": problem.reason,
+                                       "tag": problem.tag, "text": problem.text})
+
+    def business_reject(self, msg: Message, reason: int, text: str, now: float) -> None:
+        body: list[tuple[int, FieldValue]] = [
+            (t.REF_SEQ_NUM, msg.get(t.MSG_SEQ_NUM) or b"0"),
+            (t.REF_MSG_TYPE, msg.msg_type),
+        ]
+        ref_id = msg.get(t.CL_ORD_ID)
+        if ref_id:
+            body.append((t.BUSINESS_REJECT_REF_ID, ref_id))
+        body += [(t.BUSINESS_REJECT_REASON, reason), (t.TEXT, text)]
+        self.send(t.BUSINESS_MESSAGE_REJECT, body, now, reply_to=msg)
+        self.on_event("business_reject", self, {"ref_seq": msg.get(t.MSG_SEQ_NUM),
+                                                "reason": reason})
+
+
+def _seqnum(msg: Message) -> int | None:
+    text = msg.get(t.MSG_SEQ_NUM)
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _reverse_route(msg: Message) -> bytes:
+    fields = [(out_tag, msg.get(in_tag)) for in_tag, out_tag in _REVERSE_ROUTE]
+    return render(sorted(((tag, v) for tag, v in fields if v), key=lambda f: _ROUTE_ORDER[f[0]]))
+
+
+# Header order of the routing fields (FIX 4.4 standard header).
+_ROUTE_ORDER = {115: 0, 128: 1, 116: 2, 144: 3, 129: 4, 145: 5}

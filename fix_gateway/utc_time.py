@@ -1,0 +1,44 @@
+"""UTCTimestamp formatting and parsing (FIX 4.4: YYYYMMDD-HH:MM:SS[.sss]).
+
+Time is a float of seconds since the epoch, passed in by the caller; nothing
+here reads a clock. Formatting caches the text of the current second, so a
+busy second costs one strftime, not one per message.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import time
+
+_cached_second = -1
+_cached_text = b""
+
+_TIMESTAMP = re.compile(rb"(\d{4})(\d{2})(\d{2})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}|\d{6}|\d{9}))?")
+
+
+def format_timestamp(now: float) -> bytes:
+    """Millisecond UTCTimestamp for `now`."""
+    global _cached_second, _cached_text
+    second = int(now)
+    if second != _cached_second:
+        _cached_text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
+        _cached_second = second
+    return _cached_text + b".%03d" % int((now - second) * 1000)
+
+
+def parse_timestamp(text: bytes) -> float | None:
+    """Seconds since the epoch, or None when `text` is not a valid UTCTimestamp."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction = match.groups()
+    y, mo, d, h, mi, s = (int(year), int(month), int(day), int(hour), int(minute), int(second))
+    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
+        return None
+    if d > calendar.monthrange(y, mo)[1]:
+        return None
+    seconds = calendar.timegm((y, mo, d, h, mi, min(s, 59), 0, 0, 0))
+    if fraction:
+        seconds += int(fraction) / 10 ** len(fraction)
+    return float(seconds)

@@ -1,0 +1,7 @@
+"""Durable per-session FIX state: sequence numbers and sent messages for resend."""
+
+from session_store.base import FsyncPolicy, SessionStore
+from session_store.file_store import FileStore, StoreCorrupt
+from session_store.memory_store import MemoryStore
+
+__all__ = ["FileStore", "FsyncPolicy", "MemoryStore", "SessionStore", "StoreCorrupt"]

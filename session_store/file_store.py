@@ -1,0 +1,247 @@
+"""A SessionStore in append-only files, with group commit.
+
+One directory per session:
+
+- `messages.dat`  every outbound message, appended raw.
+- `messages.idx`  20-byte records (seq, offset, length), so a resend seeks
+  straight to its range and opening never reads the messages themselves.
+- `seqnums`       two 32-byte slots (counter, next sender, next target, crc),
+  written alternately: a torn write spoils one slot, never both.
+- `meta.json`     the session's creation time, replaced atomically on reset.
+
+`flush()` writes everything buffered since the last flush with one write per
+file, then fsyncs according to the policy. Recovery on open trims whatever a
+crash left half-written: an index record without its message bytes, message
+bytes without an index record (never acknowledged, since bytes go to the
+socket only after flush), a torn seqnum slot.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from session_store.base import FsyncPolicy
+
+_INDEX = struct.Struct("<QQI")  # seq, offset, length
+_SLOT = struct.Struct("<QQQ")  # counter, next sender, next target
+_SLOT_SIZE = 32  # _SLOT + crc32 + padding
+
+
+class StoreCorrupt(Exception):
+    """The store cannot be trusted (both seqnum slots unreadable)."""
+
+
+class FileStore:
+    def __init__(
+        self,
+        directory: str | Path,
+        now: float | None = None,
+        fsync: FsyncPolicy = FsyncPolicy.BATCH,
+        fsync_interval: float = 0.05,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.fsync_policy = FsyncPolicy(fsync)
+        self.fsync_interval = fsync_interval
+        self._last_fsync = 0.0
+        flags = os.O_RDWR | os.O_CREAT
+        self._dat = os.open(self.directory / "messages.dat", flags | os.O_APPEND, 0o644)
+        self._idx = os.open(self.directory / "messages.idx", flags | os.O_APPEND, 0o644)
+        self._seq = os.open(self.directory / "seqnums", flags, 0o644)
+        self._pending_dat: list[bytes] = []
+        self._pending_idx: list[bytes] = []
+        self._pending_seqs: list[int] = []
+        self._state_dirty = False
+        self._counter = 0
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_time = time.time() if now is None else now
+        self._recover(now)
+
+    # --- opening -------------------------------------------------------------
+
+    def _recover(self, now: float | None) -> None:
+        meta_path = self.directory / "meta.json"
+        if meta_path.exists():
+            self.creation_time = float(json.loads(meta_path.read_text())["creation_time"])
+        else:
+            self._write_meta()
+        self._read_seqnums()
+        self._dat_size = os.fstat(self._dat).st_size
+        idx_size = os.fstat(self._idx).st_size
+        count = idx_size // _INDEX.size
+        # Drop index records whose message bytes never made it to disk.
+        while count:
+            seq, offset, length = self._index_record(count - 1)
+            if offset + length <= self._dat_size:
+                break
+            count -= 1
+        if count * _INDEX.size != idx_size:
+            os.ftruncate(self._idx, count * _INDEX.size)
+        self._count = count
+        if count:
+            seq, offset, length = self._index_record(count - 1)
+            end = offset + length
+            self.next_sender_seq = max(self.next_sender_seq, seq + 1)
+            self._last_seq = seq
+        else:
+            end = 0
+            self._last_seq = 0
+        if self._dat_size > end:  # message bytes without an index record
+            os.ftruncate(self._dat, end)
+            self._dat_size = end
+
+    def _read_seqnums(self) -> None:
+        data = os.pread(self._seq, 2 * _SLOT_SIZE, 0)
+        best: tuple[int, int, int] | None = None
+        for i in range(2):
+            slot = data[i * _SLOT_SIZE : (i + 1) * _SLOT_SIZE]
+            if len(slot) < _SLOT.size + 4:
+                continue
+            body, crc = slot[: _SLOT.size], int.from_bytes(slot[_SLOT.size : _SLOT.size + 4], "little")
+            if zlib.crc32(body) != crc:
+                continue
+            values = _SLOT.unpack(body)
+            if best is None or values[0] > best[0]:
+                best = values
+        if best is None:
+            if any(data):
+                raise StoreCorrupt(f"{self.directory / 'seqnums'}: no readable slot")
+            return
+        self._counter, self.next_sender_seq, self.next_target_seq = best
+
+    def _index_record(self, i: int) -> tuple[int, int, int]:
+        return _INDEX.unpack(os.pread(self._idx, _INDEX.size, i * _INDEX.size))
+
+    def _write_meta(self) -> None:
+        tmp = self.directory / "meta.json.tmp"
+        tmp.write_text(json.dumps({"creation_time": self.creation_time}))
+        os.replace(tmp, self.directory / "meta.json")
+
+    # --- writing -------------------------------------------------------------
+
+    def append_outbound(self, seq: int, raw: bytes) -> None:
+        offset = self._dat_size + sum(map(len, self._pending_dat))
+        self._pending_dat.append(raw)
+        self._pending_idx.append(_INDEX.pack(seq, offset, len(raw)))
+        self._pending_seqs.append(seq)
+
+    def set_next_sender_seq(self, seq: int) -> None:
+        self.next_sender_seq = seq
+        self._state_dirty = True
+
+    def set_next_target_seq(self, seq: int) -> None:
+        self.next_target_seq = seq
+        self._state_dirty = True
+
+    def flush(self) -> None:
+        """Group commit: one write per file, then fsync per policy."""
+        wrote = False
+        if self._pending_dat:
+            data = b"".join(self._pending_dat)
+            _write_all(self._dat, data)
+            _write_all(self._idx, b"".join(self._pending_idx))
+            self._dat_size += len(data)
+            self._count += len(self._pending_idx)
+            self._last_seq = self._pending_seqs[-1]
+            self._pending_dat.clear()
+            self._pending_idx.clear()
+            self._pending_seqs.clear()
+            wrote = True
+        if self._state_dirty:
+            self._write_seqnums()
+            wrote = True
+        if wrote:
+            self._maybe_fsync()
+
+    def _write_seqnums(self) -> None:
+        self._counter += 1
+        body = _SLOT.pack(self._counter, self.next_sender_seq, self.next_target_seq)
+        slot = body + zlib.crc32(body).to_bytes(4, "little")
+        os.pwrite(self._seq, slot.ljust(_SLOT_SIZE, b"\0"), (self._counter % 2) * _SLOT_SIZE)
+        self._state_dirty = False
+
+    def _maybe_fsync(self) -> None:
+        if self.fsync_policy is FsyncPolicy.NONE:
+            return
+        now = time.monotonic()
+        if self.fsync_policy is FsyncPolicy.INTERVAL and now - self._last_fsync < self.fsync_interval:
+            return
+        os.fsync(self._dat)
+        os.fsync(self._idx)
+        os.fsync(self._seq)
+        self._last_fsync = now
+
+    def sync(self) -> None:
+        """Force everything written so far to disk (used on shutdown)."""
+        self.flush()
+        for fd in (self._dat, self._idx, self._seq):
+            os.fsync(fd)
+
+    # --- reading -------------------------------------------------------------
+
+    @property
+    def message_count(self) -> int:
+        return self._count + len(self._pending_idx)
+
+    def get_range(self, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """Stored messages with begin <= seq <= end; seeks via the index."""
+        self.flush()
+        lo = bisect.bisect_left(_IndexView(self), begin)
+        for i in range(lo, self._count):
+            seq, offset, length = self._index_record(i)
+            if seq > end:
+                break
+            yield seq, os.pread(self._dat, length, offset)
+
+    # --- reset / close ----------------------------------------------------------
+
+    def reset(self, now: float) -> None:
+        self._pending_dat.clear()
+        self._pending_idx.clear()
+        self._pending_seqs.clear()
+        os.ftruncate(self._idx, 0)
+        os.ftruncate(self._dat, 0)
+        self._dat_size = 0
+        self._count = 0
+        self._last_seq = 0
+        self.next_sender_seq = 1
+        self.next_target_seq = 1
+        self.creation_time = now
+        self._write_meta()
+        self._write_seqnums()
+        self._maybe_fsync()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            for fd in (self._dat, self._idx, self._seq):
+                os.close(fd)
+
+
+class _IndexView:
+    """Sequence numbers of the index file as a lazy list, for bisect."""
+
+    def __init__(self, store: FileStore) -> None:
+        self._store = store
+
+    def __len__(self) -> int:
+        return self._store._count
+
+    def __getitem__(self, i: int) -> int:
+        return self._store._index_record(i)[0]
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

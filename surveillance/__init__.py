@@ -1,0 +1,1 @@
+"""Market-abuse surveillance analytics (MLX). Arrives with the surveillance issue."""
