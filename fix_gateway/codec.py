@@ -7,6 +7,7 @@ here raises on bad input: a frame that cannot be trusted comes back as
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -40,7 +41,7 @@ _DATA_LENGTH_TAGS = frozenset(DATA_TAGS.values())
 _TAG_OF: dict[bytes, int] = {str(n).encode(): n for n in range(1, 10000)}
 _TAG_BYTES: dict[int, bytes] = {n: str(n).encode() + b"=" for n in range(1, 10000)}
 
-INVALID_TAG = 0  # stands for a tag that is not a positive integer
+_INT_TAG = re.compile(rb"-?\d{1,9}")
 
 
 def checksum(data: bytes) -> int:
@@ -128,8 +129,13 @@ class Oversized(NamedTuple):
 Decoded = Message | Garbled
 
 
-def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]]:
-    """Split a whole frame (8=... through 10=...) into tags and values."""
+def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]] | None:
+    """Split a whole frame (8=... through 10=...) into tags and values.
+
+    None when a tag is not an integer (the frame is garbled). Integer tags
+    that are not valid tag numbers (0, -1) are kept for the validator to
+    reject with RefTagID set to them.
+    """
     # Fast path: no '=' inside values, no binary data fields.
     if raw.count(b"=") == raw.count(SOH):
         parts = raw.replace(b"=", SOH).split(SOH)
@@ -142,7 +148,7 @@ def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]]:
     return _parse_fields_slow(raw)
 
 
-def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]]:
+def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]] | None:
     """Field-by-field parse that honours data-field lengths and odd tags."""
     tags: list[int] = []
     values: list[bytes] = []
@@ -156,7 +162,9 @@ def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]]:
         tag_text = raw[pos:eq]
         tag = _TAG_OF.get(tag_text)
         if tag is None:
-            tag = int(tag_text) if tag_text.isdigit() and int(tag_text) > 0 else INVALID_TAG
+            if _INT_TAG.fullmatch(tag_text) is None:
+                return None
+            tag = int(tag_text)
         length_tag = DATA_TAGS.get(tag)
         if length_tag is not None and length_tag in data_len:
             stop = eq + 1 + data_len[length_tag]
@@ -224,7 +232,13 @@ class Decoder:
         return out, over
 
     def _frame_at(self, buf: bytes, start: int, n: int) -> tuple[Decoded, int] | None:
-        """Frame the message at `start`: (item, next position) or None if incomplete."""
+        """Frame the message at `start`: (item, next position) or None if incomplete.
+
+        As QuickFIX does: read BodyLength N, skip N bytes past it, then the
+        message ends at the first "<SOH>10=...<SOH>" from there. A BodyLength
+        that lies makes that span garbled -- and a too-large one swallows what
+        follows it, exactly as a QuickFIX peer would see it.
+        """
         soh1 = buf.find(SOH, start)
         if soh1 < 0:
             return None
@@ -239,27 +253,32 @@ class Decoder:
         if not length_text.isdigit() or len(length_text) > 9:
             return self._resync(buf, start, "BodyLength(9) is not a number")
         body_start = soh2 + 1
-        trailer = body_start + int(length_text)
-        if trailer > self.max_message_size + start:
+        trailer = body_start + int(length_text)  # where "10=" should start
+        if trailer - start > self.max_message_size:
             return self._resync(buf, start, "BodyLength(9) exceeds the maximum message size")
-        if n < trailer + _TRAILER_LEN:
-            # Not all there yet -- unless a complete trailer already shows the
-            # declared length is a lie (e.g. too large), in which case say so now.
-            early = buf.find(_TRAILER_MARK, body_start)
-            if early >= 0 and early + 1 + _TRAILER_LEN <= n and early + 1 != trailer:
-                return Garbled("BodyLength(9) does not match", buf[start : early + 8]), early + 8
+        if n < trailer:
             return None
-        end = trailer + _TRAILER_LEN
-        if buf[trailer - 1 : trailer + 3] != _TRAILER_MARK or buf[end - 1] != 1:
-            return self._resync(buf, start, "BodyLength(9) does not match")
-        if buf[body_start : body_start + 3] != b"35=":
-            return Garbled("MsgType(35) is not the third field", buf[start:end]), end
-        sum_text = buf[trailer + 3 : trailer + 6]
-        if not sum_text.isdigit() or int(sum_text) != checksum(buf[start:trailer]):
-            return Garbled("CheckSum(10) is wrong", buf[start:end]), end
+        mark = buf.find(_TRAILER_MARK, trailer - 1)
+        if mark < 0:
+            return None
+        end = buf.find(SOH, mark + 4)
+        if end < 0:
+            return None
+        end += 1
         raw = buf[start:end]
-        tags, values = parse_fields(raw)
-        return Message(tags, values, raw), end
+        if mark != trailer - 1:
+            return Garbled("BodyLength(9) does not match", raw), end
+        if buf[body_start : body_start + 3] != b"35=":
+            return Garbled("MsgType(35) is not the third field", raw), end
+        sum_text = buf[trailer + 3 : end - 1]
+        if len(sum_text) != 3 or not sum_text.isdigit() or int(sum_text) != checksum(
+            buf[start:trailer]
+        ):
+            return Garbled("CheckSum(10) is wrong", raw), end
+        parsed = parse_fields(raw)
+        if parsed is None:
+            return Garbled("a tag is not a number", raw), end
+        return Message(parsed[0], parsed[1], raw), end
 
     @staticmethod
     def _resync(buf: bytes, start: int, reason: str) -> tuple[Decoded, int]:
@@ -271,10 +290,12 @@ class Decoder:
 
 # --- encoding ---------------------------------------------------------------
 
-# Standard header order (FIX 4.4 Standard Message Header) after 8, 9.
+# Header order after 8, 9, 35: ascending tag number, as QuickFIX-family
+# engines write it (and as the FIX acceptance scripts compare it); a data
+# field's length tag always precedes it (90/91, 212/213).
 HEADER_ORDER: tuple[int, ...] = (
-    35, 49, 56, 115, 128, 90, 91, 34, 50, 142, 57, 143, 116, 144, 129, 145,
-    43, 97, 52, 122, 212, 213, 347, 369, 627,
+    35, 34, 43, 49, 50, 52, 56, 57, 90, 91, 97, 115, 116, 122, 128, 129, 142, 143, 144,
+    145, 212, 213, 347, 369, 627,
 )  # fmt: skip
 HEADER_TAGS = frozenset((8, 9, *HEADER_ORDER, 628, 629, 630))
 _HEADER_RANK = {tag: i for i, tag in enumerate(HEADER_ORDER)}

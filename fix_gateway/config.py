@@ -47,6 +47,16 @@ class ServerSettings(_Strict):
         30.0, gt=0, description="seconds a peer may leave its buffer full before it is cut off"
     )
     tick_interval: float = Field(0.1, gt=0, le=5)
+    explain_refused_logon: bool = Field(
+        True,
+        description="send a Logout with a Text saying why before closing a refused Logon;"
+        " false closes silently, as QuickFIX does and the FIX acceptance scripts expect",
+    )
+    application: Literal["reject", "echo"] = Field(
+        "reject",
+        description="reject: BusinessMessageReject for application messages (until order"
+        " entry); echo: the FIX acceptance-test application (echoes D and d)",
+    )
     dictionary: Path = DEFAULT_DICTIONARY
 
 

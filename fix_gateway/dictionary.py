@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fix_gateway.codec import INVALID_TAG, Message
+from fix_gateway.codec import Message
 from fix_gateway.utc_time import parse_timestamp
 
 DEFAULT_DICTIONARY = Path(__file__).resolve().parent.parent / "specs" / "FIX44.xml"
@@ -218,86 +218,85 @@ class Dictionary:
     # --- validation ------------------------------------------------------------
 
     def validate(self, msg: Message, policy: ValidationPolicy) -> Problem | None:
-        """First problem with `msg` (fields in wire order, then required fields)."""
+        """The problem QuickFIX would report first for `msg`, or None.
+
+        Order: structure (header/body/trailer order 14, repeated tag 13),
+        MsgType (11), required fields (1, lowest tag of header, body, then
+        trailer), then per-field problems (4, 6, 5, 0, 2, 16) for the lowest
+        tag of the header, then trailer, then body.
+        """
         tags, values = msg.tags, msg.values
         msg_type = values[2]
         if msg_type not in self.known_msg_types:
-            return Problem(INVALID_MSG_TYPE, 35, "Invalid MsgType")
+            return Problem(INVALID_MSG_TYPE, None, "Invalid MsgType")
         mdef = self.messages.get(msg_type)
         if mdef is None:
             return None  # valid but unsupported: the session answers BusinessMessageReject
-        header, trailer, body = self.header.members, self.trailer.members, mdef.body.members
+        header, trailer, body = self.header, self.trailer, mdef.body
         n = len(tags)
         seen: set[int] = set()
         section = 0  # 0 header, 1 body, 2 trailer
+        worst: tuple[int, int, Problem] | None = None  # (section rank, tag, problem)
         i = 0
         while i < n:
             tag = tags[i]
-            value = values[i]
-            if tag == INVALID_TAG:
-                return Problem(INVALID_TAG_NUMBER, None, "Invalid tag number")
-            if tag in header:
-                owner = self.header
+            if tag in header.members:
+                owner, rank = header, 0
                 if section and policy.fields_out_of_order:
                     return Problem(TAG_OUT_OF_ORDER, tag, "Tag specified out of required order")
-            elif tag in trailer:
-                owner = self.trailer
-                section = 2
+            elif tag in trailer.members:
+                owner, rank, section = trailer, 1, 2
             else:
-                owner = mdef.body
+                owner, rank = body, 2
                 if section == 2 and policy.fields_out_of_order:
                     return Problem(TAG_OUT_OF_ORDER, tag, "Tag specified out of required order")
                 section = 1
-                if tag not in body:
-                    problem = self._unexpected_tag(tag, policy)
-                    if problem is not None:
-                        return problem
-                    seen.add(tag)
-                    i += 1
-                    continue
             if tag in seen:
                 return Problem(TAG_REPEATED, tag, "Tag appears more than once")
             seen.add(tag)
-            problem = self._check_value(tag, value, policy)
-            if problem is not None:
-                return problem
-            group = owner.groups.get(tag)
-            if group is not None:
-                i, problem = self._check_group(tags, values, i, group, policy)
+            if worst is None or (rank, tag) < (worst[0], worst[1]):
+                problem = self._field_problem(tag, values[i], owner, policy)
                 if problem is not None:
-                    return problem
+                    worst = (rank, tag, problem)
+            group = owner.groups.get(tag)
+            if group is not None and values[i].isdigit():
+                i, problem = self._check_group(tags, values, i, group, policy)
+                if problem is not None and (worst is None or (rank, tag) < (worst[0], worst[1])):
+                    worst = (rank, tag, problem)
             else:
                 i += 1
-        for required in (self.header.required, mdef.body.required, self.trailer.required):
-            missing = required - seen
+        for fs in (header, body, trailer):
+            missing = fs.required - seen
             if missing:
-                tag = min(missing, key=lambda t: tags.index(t) if t in tags else t)
-                return Problem(REQUIRED_TAG_MISSING, tag, "Required tag missing")
-        return None
+                return Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
+        return worst[2] if worst is not None else None
 
-    def _unexpected_tag(self, tag: int, policy: ValidationPolicy) -> Problem | None:
-        if tag in self.fields:
-            return Problem(TAG_NOT_DEFINED_FOR_MESSAGE, tag,
-                           "Tag not defined for this message type")
-        if tag >= FIRST_USER_DEFINED_TAG and not policy.user_defined_fields:
-            return None
-        return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
-
-    def _check_value(self, tag: int, value: bytes, policy: ValidationPolicy) -> Problem | None:
-        if not value:
-            if policy.fields_have_values:
-                return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
-            return None
-        check = self._checks.get(tag)
-        if check is not None and not check(value):
-            return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
-        enum = self._enums.get(tag)
-        if enum is not None:
-            allowed, multiple = enum
-            if (not all(v in allowed for v in value.split(b" "))) if multiple else (
-                value not in allowed
-            ):
-                return Problem(VALUE_OUT_OF_RANGE, tag, "Value is incorrect (out of range) for this tag")
+    def _field_problem(
+        self, tag: int, value: bytes, owner: FieldSet, policy: ValidationPolicy
+    ) -> Problem | None:
+        """Checks in QuickFIX's order: value present, format, enum, known, allowed."""
+        if not value and policy.fields_have_values:
+            return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
+        if tag <= 0:
+            return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
+        if value:
+            check = self._checks.get(tag)
+            if check is not None and not check(value):
+                return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+            enum = self._enums.get(tag)
+            if enum is not None:
+                allowed, multiple = enum
+                ok = all(v in allowed for v in value.split(b" ")) if multiple else value in allowed
+                if not ok:
+                    return Problem(VALUE_OUT_OF_RANGE, tag,
+                                   "Value is incorrect (out of range) for this tag")
+        if tag not in owner.members:
+            if tag in self.fields:
+                return Problem(TAG_NOT_DEFINED_FOR_MESSAGE, tag,
+                               "Tag not defined for this message type")
+            if tag >= FIRST_USER_DEFINED_TAG and not policy.user_defined_fields:
+                return None
+            return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
         return None
 
     def _check_group(
@@ -310,31 +309,28 @@ class Dictionary:
         n = len(tags)
         i += 1
         entries = 0
+        first: Problem | None = None
         while i < n and tags[i] == group.delimiter:
             entries += 1
             entry_seen: set[int] = set()
             while i < n and tags[i] in group.members and tags[i] not in entry_seen:
-                if tags[i] == group.delimiter and entry_seen:
-                    break
                 tag = tags[i]
                 entry_seen.add(tag)
-                problem = self._check_value(tag, values[i], policy)
-                if problem is not None:
-                    return i, problem
+                if first is None:
+                    first = self._field_problem(tag, values[i], group, policy)
                 nested = group.groups.get(tag)
-                if nested is not None:
+                if nested is not None and values[i].isdigit():
                     i, problem = self._check_group(tags, values, i, nested, policy)
-                    if problem is not None:
-                        return i, problem
+                    first = first or problem
                 else:
                     i += 1
             missing = group.required - entry_seen
-            if missing:
-                return i, Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
+            if missing and first is None:
+                first = Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
         if entries != declared:
             return i, Problem(INCORRECT_NUM_IN_GROUP, count_tag,
                               "Incorrect NumInGroup count for repeating group")
-        return i, None
+        return i, first
 
 
 def _children(root: ET.Element, name: str) -> list[ET.Element]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
+from fix_gateway.echo_application import EchoApplication
 from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.session import Application
 from session_store import FileStore
@@ -47,6 +48,7 @@ class FixProtocol(asyncio.Protocol):
             time.time(),
             self.gateway.settings.server.max_message_size,
             peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
+            explain_refused_logon=self.gateway.settings.server.explain_refused_logon,
         )
         self.gateway.connections.add(self)
         log.info("event=connect peer=%s", self.conn.peer)
@@ -121,6 +123,8 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, application: Application | None = None) -> None:
         self.settings = settings
         self.dictionary = Dictionary.load(settings.server.dictionary)
+        if application is None and settings.server.application == "echo":
+            application = EchoApplication()
         self.sessions: list[Session] = []
         for s in settings.sessions:
             config = s.to_config()

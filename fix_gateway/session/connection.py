@@ -36,7 +36,7 @@ class SessionRegistry:
 class Connection:
     def __init__(
         self, registry: SessionRegistry, now: float, max_message_size: int = 65536,
-        peer: str = "",
+        peer: str = "", explain_refused_logon: bool = True,
     ) -> None:
         self.registry = registry
         self.decoder = Decoder(max_message_size)
@@ -45,6 +45,7 @@ class Connection:
         self.peer = peer
         self.close_reason: str | None = None
         self.garbled = 0
+        self.explain_refused_logon = explain_refused_logon
         self._outbox: list[bytes] = []
 
     def data_received(self, data: bytes, now: float) -> None:
@@ -57,6 +58,8 @@ class Connection:
                 log.warning("event=garbled peer=%s session=%s reason=%r bytes=%d", self.peer,
                             self.session.config.name if self.session else "-", item.reason,
                             len(item.raw))
+                if self.session is None:  # cannot even frame a Logon: not worth waiting for
+                    self.close_reason = f"garbled data before Logon: {item.reason}"
                 continue
             if self.session is None:
                 self._first_message(item, now)
@@ -95,7 +98,10 @@ class Connection:
         session = self.registry.find(sender, target)
         if session is None:
             text = "Unknown session: SenderCompID/TargetCompID not configured"
-            self._outbox.append(_stateless_logout(msg, text, now))
+            log.warning("event=logon_refused peer=%s sender=%r target=%r reason=%r", self.peer,
+                        sender, target, text)
+            if self.explain_refused_logon:
+                self._outbox.append(_stateless_logout(msg, text, now))
             self.close_reason = text
             return
         if session.connected:
@@ -104,7 +110,7 @@ class Connection:
                         self.peer)
             return
         self.session = session
-        session.logon(msg, now)
+        session.logon(msg, now, explain_refusal=self.explain_refused_logon)
         if session.close_reason is not None:
             self.close_reason = session.close_reason
 
@@ -113,10 +119,10 @@ def _stateless_logout(logon: Message, text: str, now: float) -> bytes:
     """A Logout for a peer we have no session (and so no sequence numbers) for."""
     body = render([
         (t.MSG_TYPE, t.LOGOUT),
-        (t.SENDER_COMP_ID, logon.get(t.TARGET_COMP_ID) or b""),
-        (t.TARGET_COMP_ID, logon.get(t.SENDER_COMP_ID) or b""),
         (t.MSG_SEQ_NUM, b"1"),
+        (t.SENDER_COMP_ID, logon.get(t.TARGET_COMP_ID) or b""),
         (t.SENDING_TIME, format_timestamp(now)),
+        (t.TARGET_COMP_ID, logon.get(t.SENDER_COMP_ID) or b""),
         (t.TEXT, text),
     ])
     return frame(logon.values[0], body)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Protocol
 
@@ -93,14 +93,15 @@ class Session:
         self.last_received = 0.0
         self.logout_sent_at = 0.0
         self._test_request_id: bytes | None = None
-        self._test_request_count = 0
         self._resend_until: int | None = None  # a ResendRequest of ours is open up to this seq
         self._queue: dict[int, Message] = {}
         self._seen_ids: OrderedDict[bytes, None] = OrderedDict()
+        self._explain_refusal = True
         self._begin = config.begin_string.encode()
         self._ids = [(t.SENDER_COMP_ID, config.sender_comp_id.encode()),
                      (t.TARGET_COMP_ID, config.target_comp_id.encode())]
-        self._id_header = render(self._ids)
+        self._sender_field = render(self._ids[:1])
+        self._target_field = render(self._ids[1:])
         self._their_id = config.target_comp_id.encode()
         self._our_id = config.sender_comp_id.encode()
         self._handlers: dict[bytes, Callable[[Message, int, float], None]] = {
@@ -123,11 +124,18 @@ class Session:
         out, self.outbox = self.outbox, []
         return out
 
-    def logon(self, msg: Message, now: float) -> None:
-        """A new connection's first message, already matched to this session."""
+    def logon(self, msg: Message, now: float, explain_refusal: bool = True) -> None:
+        """A new connection's first message, already matched to this session.
+
+        A refused Logon closes the connection; with `explain_refusal` a Logout
+        with a Text saying why goes first, otherwise nothing is sent (as
+        QuickFIX does, and as the FIX acceptance scripts expect).
+        """
         self.close_reason = None
         self.state = State.LOGGED_ON  # provisional: refusals below move it on
         self.last_received = now
+        self._explain_refusal = explain_refusal
+        self._seen_ids.clear()
         cfg = self.config
         if msg.values[0] != self._begin:
             self._refuse(msg, "Incorrect BeginString", now)
@@ -160,15 +168,14 @@ class Session:
             self.on_event("reset", self, {"requested": reset_requested})
         expected = self.store.next_target_seq
         if seq < expected and not reset_requested:
-            self._refuse(msg, f"MsgSeqNum too low, expecting {expected} but received {seq}", now)
+            text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
+            self.on_event("logon_refused", self, {"text": text})
+            self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
+            self._close(text)
             return
         self.heartbeat_interval = heartbeat
         self._test_request_id = None
-        reply: list[tuple[int, FieldValue]] = [(t.ENCRYPT_METHOD, b"0"),
-                                                (t.HEART_BT_INT, heartbeat)]
-        if reset_requested:
-            reply.append((t.RESET_SEQ_NUM_FLAG, b"Y"))
-        self.send(t.LOGON, reply, now, reply_to=msg)
+        self._answer_logon(msg, heartbeat, reset_requested, now)
         self.on_event("logon", self, {"seq": seq, "heartbeat": heartbeat})
         if seq > expected:
             self._target_too_high(msg, seq, now)
@@ -188,9 +195,17 @@ class Session:
         if self.config.reset_on_disconnect:
             self.store.reset(now)
 
+    def _answer_logon(self, msg: Message, heartbeat: int, reset: bool, now: float) -> None:
+        reply: list[tuple[int, FieldValue]] = [(t.ENCRYPT_METHOD, b"0"),
+                                                (t.HEART_BT_INT, heartbeat)]
+        if reset:
+            reply.append((t.RESET_SEQ_NUM_FLAG, b"Y"))
+        self.send(t.LOGON, reply, now, reply_to=msg)
+
     def _refuse(self, msg: Message, text: str, now: float) -> None:
         self.on_event("logon_refused", self, {"text": text})
-        self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
+        if self._explain_refusal:
+            self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
         self._close(text)
 
     def _credentials_ok(self, msg: Message) -> bool:
@@ -215,22 +230,22 @@ class Session:
 
     def _next(self, msg: Message, now: float) -> None:
         msg_type = msg.msg_type
-        if msg.values[0] != self._begin:
-            self.logout("Incorrect BeginString", now, close=True)
-            return
         seq = _seqnum(msg)
-        if seq is None:
-            self.logout("MsgSeqNum(34) missing or invalid", now, close=True)
+        if msg.values[0] != self._begin:
+            if seq is not None:
+                self._advance(seq)
+            self.logout("Incorrect BeginString", now)
             return
         problem = self.dictionary.validate(msg, self.config.validation)
         if problem is not None:
-            # A message that fails validation still passes the session checks
-            # first: a bad CompID or SendingTime ends the session regardless.
-            if not self._verify(msg, seq, now, check_high=False, check_low=False):
-                return
-            self._reject(msg, seq, problem, now)
-            if msg_type != t.SEQUENCE_RESET:
+            # Dictionary problems come before the session checks (an empty
+            # TargetCompID is "tag without value", not a CompID problem).
+            self._reject(msg, seq or 0, problem, now)
+            if seq is not None and msg_type not in (t.SEQUENCE_RESET, t.LOGON):
                 self._advance(seq)
+            return
+        if seq is None:  # cannot happen after validation: 34 is a required SEQNUM
+            self.logout("MsgSeqNum(34) missing or invalid", now, close=True)
             return
         handler = self._handlers.get(msg_type, self._on_application)
         handler(msg, seq, now)
@@ -240,10 +255,9 @@ class Session:
     ) -> bool:
         """The checks every inbound message passes; False means: do not act on it."""
         if not self._good_time(msg, now):
-            self._reject(msg, seq, Problem(dd.SENDING_TIME_ACCURACY, t.SENDING_TIME,
-                                           "SendingTime accuracy problem"), now)
+            self._reject(msg, seq, _SENDING_TIME_PROBLEM, now)
             self._advance(seq)
-            self.logout("SendingTime accuracy problem", now)
+            self.logout("", now, reason="SendingTime accuracy problem")
             return False
         if self.config.check_comp_id and (
             msg.get(t.SENDER_COMP_ID) != self._their_id
@@ -251,7 +265,7 @@ class Session:
         ):
             self._reject(msg, seq, Problem(dd.COMPID_PROBLEM, None, "CompID problem"), now)
             self._advance(seq)
-            self.logout("CompID problem", now)
+            self.logout("", now, reason="CompID problem")
             return False
         expected = self.store.next_target_seq
         if check_high and seq > expected:
@@ -260,8 +274,6 @@ class Session:
         if msg.get(t.POSS_DUP_FLAG) == b"Y" and msg.msg_type != t.SEQUENCE_RESET:
             orig = msg.get(t.ORIG_SENDING_TIME)
             if orig is None:
-                if check_low and seq < expected:
-                    return False  # already processed: ignore silently
                 self._reject(msg, seq, Problem(dd.REQUIRED_TAG_MISSING, t.ORIG_SENDING_TIME,
                                                "Required tag missing"), now)
                 self._advance(seq)
@@ -269,10 +281,9 @@ class Session:
             orig_time = parse_timestamp(orig)
             sent = parse_timestamp(msg.get(t.SENDING_TIME) or b"")
             if orig_time is not None and sent is not None and orig_time > sent:
-                self._reject(msg, seq, Problem(dd.SENDING_TIME_ACCURACY, t.ORIG_SENDING_TIME,
-                                               "SendingTime accuracy problem"), now)
+                self._reject(msg, seq, _SENDING_TIME_PROBLEM, now)
                 self._advance(seq)
-                self.logout("SendingTime accuracy problem", now)
+                self.logout("", now, reason="OrigSendingTime later than SendingTime")
                 return False
         if check_low and seq < expected:
             if msg.get(t.POSS_DUP_FLAG) == b"Y":
@@ -342,6 +353,15 @@ class Session:
             self._advance(seq)
 
     def _on_logon_while_logged_on(self, msg: Message, seq: int, now: float) -> None:
+        """A Logon on a live session: a sequence reset if 141=Y, else a protocol error."""
+        if msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y" and self.state is State.LOGGED_ON:
+            self.store.reset(now)
+            self.on_event("reset", self, {"requested": True, "in_session": True})
+            self._queue.clear()
+            self._resend_until = None
+            self._answer_logon(msg, self.heartbeat_interval, True, now)
+            self._advance(seq)
+            return
         if self._verify(msg, seq, now):
             self._advance(seq)
             self.logout("Logon received while already logged on", now, close=True)
@@ -397,9 +417,9 @@ class Session:
                                                    "to": new_seq})
             self.store.set_next_target_seq(new_seq)
         elif new_seq < expected:
-            self._reject(msg, seq, Problem(
-                dd.VALUE_OUT_OF_RANGE, t.NEW_SEQ_NO,
-                f"Attempt to lower sequence number, invalid value NewSeqNo={new_seq}"), now)
+            self.on_event("sequence_reset_lower", self, {"expected": expected, "new": new_seq})
+            self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, None,
+                                           "Value is incorrect (out of range) for this tag"), now)
 
     def _on_application(self, msg: Message, seq: int, now: float) -> None:
         if not self._verify(msg, seq, now):
@@ -449,12 +469,12 @@ class Session:
             self.on_event("test_request_timeout", self, {"silence": round(silence, 3)})
             self._close("TestRequest not answered")
             return
-        if self._test_request_id is None and silence >= limit:
-            self._test_request_count += 1
-            self._test_request_id = b"TEST%d" % self._test_request_count
-            self.send(t.TEST_REQUEST, [(t.TEST_REQ_ID, self._test_request_id)], now)
-        elif now - self.last_sent >= interval:
-            self.send(t.HEARTBEAT, [], now)
+        if self._test_request_id is None:
+            if silence >= limit:
+                self._test_request_id = b"TEST"
+                self.send(t.TEST_REQUEST, [(t.TEST_REQ_ID, self._test_request_id)], now)
+            elif now - self.last_sent >= interval:
+                self.send(t.HEARTBEAT, [], now)
 
     # --- outbound ------------------------------------------------------------------
 
@@ -464,54 +484,66 @@ class Session:
         body: list[tuple[int, FieldValue]],
         now: float,
         reply_to: Message | None = None,
+        header: Iterable[tuple[int, FieldValue]] = (),
     ) -> int:
-        """Encode, store (buffered) and queue one message; returns its MsgSeqNum."""
+        """Encode, store (buffered) and queue one message; returns its MsgSeqNum.
+
+        `header` adds header fields beyond 34/49/52/56 (e.g. PossResend 97);
+        replies reverse the peer's routing fields.
+        """
         seq = self.store.next_sender_seq
-        head = b"35=" + msg_type + b"\x01" + self._id_header
-        if reply_to is not None:
-            head += _reverse_route(reply_to)
-        raw = frame(
-            self._begin,
-            head + b"34=%d\x0152=" % seq + format_timestamp(now) + b"\x01" + render(body),
-        )
+        # Header in ascending tag order after 35: 34, 49, 52, 56, then extras.
+        head = b"35=" + msg_type + b"\x0134=%d\x01" % seq + self._sender_field + b"52=" \
+            + format_timestamp(now) + b"\x01" + self._target_field
+        if reply_to is not None or header:
+            extra = list(header)
+            if reply_to is not None:
+                extra += _reverse_route(reply_to)
+            head += render(sorted(extra, key=lambda f: f[0]))
+        raw = frame(self._begin, head + render(body))
         self.store.append_outbound(seq, raw)
         self.store.set_next_sender_seq(seq + 1)
         self.outbox.append(raw)
         self.last_sent = now
         return seq
 
-    def logout(self, text: str, now: float, close: bool = False) -> None:
-        """Send Logout; wait for the answer (or close at once with close=True)."""
+    def logout(self, text: str, now: float, close: bool = False, reason: str = "") -> None:
+        """Send Logout (Text only if `text`); wait for the answer, or close at once.
+
+        `reason` is for the log when the Logout itself carries no Text.
+        """
+        reason = reason or text
         if self.state is State.LOGOUT_SENT:
             if close:
-                self._close(text)
+                self._close(reason)
             return
         self.send(t.LOGOUT, [(t.TEXT, text)] if text else [], now)
         self.state = State.LOGOUT_SENT
         self.logout_sent_at = now
-        self.on_event("logout_sent", self, {"text": text})
+        self.on_event("logout_sent", self, {"reason": reason})
         if close:
-            self._close(text)
+            self._close(reason)
 
     def _reject(self, msg: Message, seq: int, problem: Problem, now: float) -> None:
-        body: list[tuple[int, FieldValue]] = [(t.REF_SEQ_NUM, seq)]
+        body: list[tuple[int, FieldValue]] = [(t.REF_SEQ_NUM, seq), (t.TEXT, problem.text)]
         if problem.tag is not None:
             body.append((t.REF_TAG_ID, problem.tag))
-        body += [(t.REF_MSG_TYPE, msg.msg_type), (t.SESSION_REJECT_REASON, problem.reason),
-                 (t.TEXT, problem.text)]
+        body += [(t.REF_MSG_TYPE, msg.msg_type), (t.SESSION_REJECT_REASON, problem.reason)]
         self.send(t.REJECT, body, now, reply_to=msg)
         self.on_event("reject", self, {"ref_seq": seq, "reason": problem.reason,
                                        "tag": problem.tag, "text": problem.text})
 
     def business_reject(self, msg: Message, reason: int, text: str, now: float) -> None:
+        # Body in ascending tag order: 45, 58, 372, 379, 380.
         body: list[tuple[int, FieldValue]] = [
             (t.REF_SEQ_NUM, msg.get(t.MSG_SEQ_NUM) or b"0"),
+            (t.TEXT, text),
             (t.REF_MSG_TYPE, msg.msg_type),
         ]
         ref_id = msg.get(t.CL_ORD_ID)
         if ref_id:
             body.append((t.BUSINESS_REJECT_REF_ID, ref_id))
-        body += [(t.BUSINESS_REJECT_REASON, reason), (t.TEXT, text)]
+        body.append((t.BUSINESS_REJECT_REASON, reason))
         self.send(t.BUSINESS_MESSAGE_REJECT, body, now, reply_to=msg)
         self.on_event("business_reject", self, {"ref_seq": msg.get(t.MSG_SEQ_NUM),
                                                 "reason": reason})
@@ -522,10 +554,14 @@ def _seqnum(msg: Message) -> int | None:
     return int(text) if text is not None and text.isdigit() else None
 
 
-def _reverse_route(msg: Message) -> bytes:
-    fields = [(out_tag, msg.get(in_tag)) for in_tag, out_tag in _REVERSE_ROUTE]
-    return render(sorted(((tag, v) for tag, v in fields if v), key=lambda f: _ROUTE_ORDER[f[0]]))
+def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
+    """The reply's routing fields: non-empty OnBehalfOf* <-> DeliverTo*."""
+    out: list[tuple[int, bytes]] = []
+    for in_tag, out_tag in _REVERSE_ROUTE:
+        value = msg.get(in_tag)
+        if value:
+            out.append((out_tag, value))
+    return out
 
 
-# Header order of the routing fields (FIX 4.4 standard header).
-_ROUTE_ORDER = {115: 0, 128: 1, 116: 2, 144: 3, 129: 4, 145: 5}
+_SENDING_TIME_PROBLEM = Problem(dd.SENDING_TIME_ACCURACY, None, "SendingTime accuracy problem")

@@ -1,0 +1,312 @@
+"""Codec throughput: fixgw's FIX codec against simplefix, on one core.
+
+What is measured (messages per second, best of several repeats, each repeat
+timed with `time.perf_counter`; the process is pinned to one CPU where the OS
+allows it; the garbage collector stays on, as in the server):
+
+parse
+    Realistic FIX 4.4 NewOrderSingle (35=D) frames, 18 fields each, every one
+    with its own ClOrdID, MsgSeqNum, price and quantity.
+
+    - "one per feed": each frame handed to the parser on its own
+      (fixgw `Decoder.feed(frame)`; simplefix `append_buffer(frame)` then
+      `get_message()`), as when every TCP read carries one message.
+    - "1000 pipelined": 1,000 frames in one chunk (fixgw one `feed(chunk)`;
+      simplefix one `append_buffer(chunk)` then `get_message()` until None),
+      as when a client streams orders.
+
+    Both parsers are checked to return every message; fixgw also checks
+    BodyLength and CheckSum, simplefix checks neither.
+
+encode
+    A realistic ExecutionReport (35=8), 26 fields with 8, 9 and 10, with a
+    fresh MsgSeqNum, ExecID, OrderID, fill price and quantities each time.
+
+    - "fixgw encode()": the generic path, a list of (tag, value) pairs with
+      header fields put in standard order, 9 and 10 computed.
+    - "fixgw render()+frame()": the session's hot path, a pre-rendered
+      `35=8|49=..|56=..|` header joined with `34=`/`52=` and the rendered
+      body, then `frame()` adds 8, 9 and 10.
+    - "simplefix": `FixMessage()`, `append_pair()` per field, `encode()`.
+
+    All three produce the same bytes for the same input (checked up front).
+
+Each figure also gives its ratio to simplefix doing the same job. Targets
+(from the issue): >= 250,000 NewOrderSingles parsed per second, >= 400,000
+ExecutionReports encoded per second.
+
+Run from the repository root:
+
+    .venv/bin/python bench/codec_throughput.py            # full run (~1 min)
+    .venv/bin/python bench/codec_throughput.py --quick    # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import simplefix  # noqa: E402
+
+from fix_gateway.codec import Decoder, Message, encode, frame, render  # noqa: E402
+from fix_gateway.utc_time import format_timestamp  # noqa: E402
+
+T0 = 1_800_000_000.0
+SYMBOLS = (b"AAPL", b"MSFT", b"VOD.L", b"BMW.DE", b"7203.T", b"ESZ5", b"EUR/USD", b"NESN.SW")
+PARSE_TARGET = 250_000
+ENCODE_TARGET = 400_000
+
+
+# --- test data ----------------------------------------------------------------
+
+
+def new_order_singles(count: int) -> list[bytes]:
+    """`count` distinct NewOrderSingle frames (18 fields each)."""
+    frames = []
+    for i in range(count):
+        now = T0 + i * 0.000_37
+        ts = format_timestamp(now)
+        frames.append(
+            encode([
+                (35, b"D"),
+                (49, b"CLIENT1"),
+                (56, b"FIXGW"),
+                (34, i + 1),
+                (52, ts),
+                (11, b"ORD-%08d-%04X" % (i, (i * 7919) & 0xFFFF)),
+                (1, b"ACC-%03d" % (i % 17)),
+                (21, b"1"),
+                (55, SYMBOLS[i % len(SYMBOLS)]),
+                (54, b"1" if i % 3 else b"2"),
+                (60, ts),
+                (38, (i % 50 + 1) * 100),
+                (40, b"2"),
+                (44, b"%d.%02d" % (100 + i % 37, (i * 13) % 100)),
+                (59, b"0"),
+            ])
+        )
+    return frames
+
+
+def exec_report_values(i: int) -> tuple[int, bytes, bytes, bytes, bytes, int, int, bytes]:
+    """The per-message varying values of an ExecutionReport."""
+    qty = (i % 50 + 1) * 100
+    last = qty // 2
+    price = b"%d.%02d" % (100 + i % 37, (i * 13) % 100)
+    return (i + 1, b"O-%09d" % i, b"E-%09d" % i, b"C-%09d" % i, price, qty, last, b"1")
+
+
+SENDER, TARGET = b"FIXGW", b"CLIENT1"
+BEGIN = b"FIX.4.4"
+HEAD = render([(35, b"8"), (49, SENDER), (56, TARGET)])
+
+
+def er_fields(i: int, ts: bytes) -> list[tuple[int, bytes | int]]:
+    seq, order_id, exec_id, cl_ord_id, price, qty, last, side = exec_report_values(i)
+    return [
+        (35, b"8"), (49, SENDER), (56, TARGET), (34, seq), (52, ts),
+        (37, order_id), (11, cl_ord_id), (17, exec_id), (150, b"F"), (39, b"1"),
+        (1, b"ACC-001"), (55, b"AAPL"), (54, side), (38, qty), (40, b"2"), (44, price),
+        (59, b"0"), (32, last), (31, price), (151, qty - last), (14, last), (6, price),
+        (60, ts),
+    ]  # fmt: skip
+
+
+# --- the measured loops ---------------------------------------------------------
+
+
+def fixgw_parse_single(frames: list[bytes]) -> int:
+    dec = Decoder()
+    feed = dec.feed
+    got = 0
+    for raw in frames:
+        got += len(feed(raw)[0])
+    return got
+
+
+def fixgw_parse_chunks(chunks: list[bytes]) -> int:
+    dec = Decoder()
+    feed = dec.feed
+    got = 0
+    for chunk in chunks:
+        got += len(feed(chunk)[0])
+    return got
+
+
+def simplefix_parse_single(frames: list[bytes]) -> int:
+    parser = simplefix.FixParser()
+    append, get = parser.append_buffer, parser.get_message
+    got = 0
+    for raw in frames:
+        append(raw)
+        if get() is not None:
+            got += 1
+    return got
+
+
+def simplefix_parse_chunks(chunks: list[bytes]) -> int:
+    parser = simplefix.FixParser()
+    append, get = parser.append_buffer, parser.get_message
+    got = 0
+    for chunk in chunks:
+        append(chunk)
+        while get() is not None:
+            got += 1
+    return got
+
+
+def fixgw_encode(count: int) -> int:
+    total = 0
+    for i in range(count):
+        ts = format_timestamp(T0 + i * 0.000_37)
+        total += len(encode(er_fields(i, ts), BEGIN))
+    return total
+
+
+def fixgw_hot_path(count: int) -> int:
+    total = 0
+    head = HEAD
+    for i in range(count):
+        ts = format_timestamp(T0 + i * 0.000_37)
+        seq, order_id, exec_id, cl_ord_id, price, qty, last, side = exec_report_values(i)
+        body = render([
+            (37, order_id), (11, cl_ord_id), (17, exec_id), (150, b"F"), (39, b"1"),
+            (1, b"ACC-001"), (55, b"AAPL"), (54, side), (38, qty), (40, b"2"), (44, price),
+            (59, b"0"), (32, last), (31, price), (151, qty - last), (14, last), (6, price),
+            (60, ts),
+        ])  # fmt: skip
+        total += len(frame(BEGIN, head + b"34=%d\x0152=" % seq + ts + b"\x01" + body))
+    return total
+
+
+def simplefix_encode(count: int) -> int:
+    total = 0
+    for i in range(count):
+        ts = format_timestamp(T0 + i * 0.000_37)
+        msg = simplefix.FixMessage()
+        append = msg.append_pair
+        append(8, BEGIN)
+        for tag, value in er_fields(i, ts):
+            append(tag, value)
+        total += len(msg.encode())
+    return total
+
+
+# --- harness --------------------------------------------------------------------
+
+
+def best_rate(run: Callable[[], object], messages: int, repeats: int) -> float:
+    """Messages per second of the fastest of `repeats` runs."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return messages / best
+
+
+def pin_to_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    return "not pinned (no sched_setaffinity)"
+
+
+def check_equivalence(frames: list[bytes]) -> None:
+    """Both parsers see every message; all three encoders agree byte for byte."""
+    chunk = b"".join(frames)
+    msgs, over = Decoder().feed(chunk)
+    assert over is None and len(msgs) == len(frames)
+    assert all(isinstance(m, Message) and m.raw == f for m, f in zip(msgs, frames, strict=True))
+    assert simplefix_parse_chunks([chunk]) == len(frames)
+    for i in (0, 1, 999):
+        ts = format_timestamp(T0 + i * 0.000_37)
+        generic = encode(er_fields(i, ts), BEGIN)
+        sf = simplefix.FixMessage()
+        sf.append_pair(8, BEGIN)
+        for tag, value in er_fields(i, ts):
+            sf.append_pair(tag, value)
+        assert generic == sf.encode(), (generic, sf.encode())
+        seq, *_ = exec_report_values(i)
+        hot_fields = er_fields(i, ts)
+        body = render(hot_fields[5:])
+        hot = frame(BEGIN, HEAD + b"34=%d\x0152=" % seq + ts + b"\x01" + body)
+        assert hot == generic, (hot, generic)
+    count = Decoder().feed(generic)[0][0].tags.__len__()
+    assert count == 26, count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (a few seconds)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per figure")
+    args = parser.parse_args(argv)
+
+    n_chunks = 5 if args.quick else 50  # chunks of 1,000 pipelined frames
+    repeats = args.repeats or (3 if args.quick else 7)
+    n_encode = 10_000 if args.quick else 100_000
+
+    print(f"# fixgw codec throughput, Python {sys.version.split()[0]}, {pin_to_one_core()}, "
+          f"best of {repeats}")
+    frames = new_order_singles(1000)
+    check_equivalence(frames)
+    sizes = sorted(len(f) for f in frames)
+    print(f"# NewOrderSingle: 18 fields, {sizes[0]}-{sizes[-1]} bytes; "
+          f"ExecutionReport: 26 fields, {len(encode(er_fields(0, format_timestamp(T0))))} bytes")
+
+    singles = frames * n_chunks
+    chunk = b"".join(frames)
+    chunks = [chunk] * n_chunks
+    n_parse = len(singles)
+
+    figures: list[tuple[str, float, float, int]] = []
+
+    def figure(name: str, ours: float, theirs: float, target: int) -> None:
+        figures.append((name, ours, theirs, target))
+        flag = "" if ours >= target else f"  [below target {target:,}]"
+        print(f"{name} fixgw: {ours:,.0f} msg/s{flag}")
+        print(f"{name} simplefix: {theirs:,.0f} msg/s")
+        print(f"{name} ratio fixgw/simplefix: {ours / theirs:.1f}x")
+
+    def rate(fn: Callable[[], int], messages: int) -> float:
+        fn()  # warm-up, and a sanity check that each message came out
+        return best_rate(fn, messages, repeats)
+
+    figure(
+        "parse NewOrderSingle one per feed",
+        rate(lambda: fixgw_parse_single(singles), n_parse),
+        rate(lambda: simplefix_parse_single(singles), n_parse),
+        PARSE_TARGET,
+    )
+    figure(
+        "parse NewOrderSingle 1000 pipelined",
+        rate(lambda: fixgw_parse_chunks(chunks), n_parse),
+        rate(lambda: simplefix_parse_chunks(chunks), n_parse),
+        PARSE_TARGET,
+    )
+    sf_encode = rate(lambda: simplefix_encode(n_encode), n_encode)
+    figure(
+        "encode ExecutionReport encode()",
+        rate(lambda: fixgw_encode(n_encode), n_encode),
+        sf_encode,
+        ENCODE_TARGET,
+    )
+    figure(
+        "encode ExecutionReport render()+frame()",
+        rate(lambda: fixgw_hot_path(n_encode), n_encode),
+        sf_encode,
+        ENCODE_TARGET,
+    )
+    missed = [name for name, ours, _, target in figures if ours < target]
+    print("# all targets met" if not missed else f"# below target: {', '.join(missed)}")
+
+
+if __name__ == "__main__":
+    main()
