@@ -24,9 +24,9 @@ encode
 
     - "fixgw encode()": the generic path, a list of (tag, value) pairs with
       header fields put in standard order, 9 and 10 computed.
-    - "fixgw render()+frame()": the session's hot path, a pre-rendered
-      `35=8|49=..|56=..|` header joined with `34=`/`52=` and the rendered
-      body, then `frame()` adds 8, 9 and 10.
+    - "fixgw render()+frame()": the session's hot path (as `Session.send`),
+      the header `35=8|34=..|49=..|52=..|56=..|` spliced from pre-rendered
+      49/56 bytes, the body through `render()`, then `frame()` adds 8, 9, 10.
     - "simplefix": `FixMessage()`, `append_pair()` per field, `encode()`.
 
     All three produce the same bytes for the same input (checked up front).
@@ -104,13 +104,14 @@ def exec_report_values(i: int) -> tuple[int, bytes, bytes, bytes, bytes, int, in
 
 SENDER, TARGET = b"FIXGW", b"CLIENT1"
 BEGIN = b"FIX.4.4"
-HEAD = render([(35, b"8"), (49, SENDER), (56, TARGET)])
+SENDER_FIELD = b"49=" + SENDER + b"\x01"
+TARGET_FIELD = b"56=" + TARGET + b"\x01"
 
 
 def er_fields(i: int, ts: bytes) -> list[tuple[int, bytes | int]]:
     seq, order_id, exec_id, cl_ord_id, price, qty, last, side = exec_report_values(i)
     return [
-        (35, b"8"), (49, SENDER), (56, TARGET), (34, seq), (52, ts),
+        (35, b"8"), (34, seq), (49, SENDER), (52, ts), (56, TARGET),
         (37, order_id), (11, cl_ord_id), (17, exec_id), (150, b"F"), (39, b"1"),
         (1, b"ACC-001"), (55, b"AAPL"), (54, side), (38, qty), (40, b"2"), (44, price),
         (59, b"0"), (32, last), (31, price), (151, qty - last), (14, last), (6, price),
@@ -171,7 +172,7 @@ def fixgw_encode(count: int) -> int:
 
 def fixgw_hot_path(count: int) -> int:
     total = 0
-    head = HEAD
+    sender, target = SENDER_FIELD, TARGET_FIELD
     for i in range(count):
         ts = format_timestamp(T0 + i * 0.000_37)
         seq, order_id, exec_id, cl_ord_id, price, qty, last, side = exec_report_values(i)
@@ -181,7 +182,9 @@ def fixgw_hot_path(count: int) -> int:
             (59, b"0"), (32, last), (31, price), (151, qty - last), (14, last), (6, price),
             (60, ts),
         ])  # fmt: skip
-        total += len(frame(BEGIN, head + b"34=%d\x0152=" % seq + ts + b"\x01" + body))
+        # As Session.send: header 35, 34, 49, 52, 56 in ascending tag order.
+        head = b"35=8\x0134=%d\x01" % seq + sender + b"52=" + ts + b"\x01" + target
+        total += len(frame(BEGIN, head + body))
     return total
 
 
@@ -237,7 +240,8 @@ def check_equivalence(frames: list[bytes]) -> None:
         seq, *_ = exec_report_values(i)
         hot_fields = er_fields(i, ts)
         body = render(hot_fields[5:])
-        hot = frame(BEGIN, HEAD + b"34=%d\x0152=" % seq + ts + b"\x01" + body)
+        head = b"35=8\x0134=%d\x01" % seq + SENDER_FIELD + b"52=" + ts + b"\x01" + TARGET_FIELD
+        hot = frame(BEGIN, head + body)
         assert hot == generic, (hot, generic)
     count = Decoder().feed(generic)[0][0].tags.__len__()
     assert count == 26, count

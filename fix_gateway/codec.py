@@ -183,6 +183,11 @@ def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]] | None:
     return tags, values
 
 
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
 class Decoder:
     """Incremental framer: feed TCP chunks, get complete messages in order.
 
@@ -202,7 +207,12 @@ class Decoder:
         return len(self._buf)
 
     def feed(self, data: bytes) -> tuple[list[Decoded], Oversized | None]:
-        """Add bytes; return the frames completed so far and an overflow if any."""
+        """Add bytes; return the frames completed so far and an overflow if any.
+
+        Oversized (a BodyLength beyond the limit, or that many bytes without a
+        complete message) means the stream cannot be trusted any more: the
+        caller should drop the connection. The decoder's buffer is cleared.
+        """
         buf = self._buf + data if self._buf else data
         out: list[Decoded] = []
         pos = 0
@@ -218,7 +228,11 @@ class Decoder:
                 break
             if start > pos:
                 out.append(Garbled("bytes outside a message", buf[pos:start]))
-            result = self._frame_at(buf, start, n)
+            try:
+                result = self._frame_at(buf, start, n)
+            except _TooLarge as exc:
+                self._buf = b""
+                return out, Oversized(exc.size)
             if result is None:  # incomplete
                 pos = start
                 break
@@ -255,7 +269,7 @@ class Decoder:
         body_start = soh2 + 1
         trailer = body_start + int(length_text)  # where "10=" should start
         if trailer - start > self.max_message_size:
-            return self._resync(buf, start, "BodyLength(9) exceeds the maximum message size")
+            raise _TooLarge(trailer - start)
         if n < trailer:
             return None
         mark = buf.find(_TRAILER_MARK, trailer - 1)

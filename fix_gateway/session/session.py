@@ -291,7 +291,8 @@ class Session:
             text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
             self.logout(text, now, close=True)
             return False
-        if self._resend_until is not None and seq >= self._resend_until:
+        if (check_high or check_low) and self._resend_until is not None \
+                and seq >= self._resend_until:
             self.on_event("resend_complete", self, {"until": self._resend_until})
             self._resend_until = None
         self._test_request_id = None
