@@ -105,7 +105,8 @@ class FileStore:
             slot = data[i * _SLOT_SIZE : (i + 1) * _SLOT_SIZE]
             if len(slot) < _SLOT.size + 4:
                 continue
-            body, crc = slot[: _SLOT.size], int.from_bytes(slot[_SLOT.size : _SLOT.size + 4], "little")
+            body = slot[: _SLOT.size]
+            crc = int.from_bytes(slot[_SLOT.size : _SLOT.size + 4], "little")
             if zlib.crc32(body) != crc:
                 continue
             values = _SLOT.unpack(body)
@@ -172,7 +173,8 @@ class FileStore:
         if self.fsync_policy is FsyncPolicy.NONE:
             return
         now = time.monotonic()
-        if self.fsync_policy is FsyncPolicy.INTERVAL and now - self._last_fsync < self.fsync_interval:
+        due = now - self._last_fsync >= self.fsync_interval
+        if self.fsync_policy is FsyncPolicy.INTERVAL and not due:
             return
         os.fsync(self._dat)
         os.fsync(self._idx)

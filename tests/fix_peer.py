@@ -8,6 +8,7 @@ sequence numbers and reads what the gateway answered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode
@@ -120,7 +121,9 @@ class SansIOPeer(MessageBuilder):
 class TcpPeer(MessageBuilder):
     """A raw-socket FIX client for tests against a running gateway."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **kw: str) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, **kw: str
+    ) -> None:
         super().__init__(**kw)
         self.reader = reader
         self.writer = writer
@@ -173,7 +176,5 @@ class TcpPeer(MessageBuilder):
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             await self.writer.wait_closed()
-        except (ConnectionResetError, BrokenPipeError):
-            pass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fix_gateway.session import Session, SessionConfig, SessionRegistry
 from session_store import MemoryStore
-from tests.fix_peer import DICTIONARY, OUR_ID, THEIR_ID, T0, SansIOPeer
+from tests.fix_peer import DICTIONARY, OUR_ID, T0, THEIR_ID, SansIOPeer
 
 
 def test_valid_logon_is_answered_with_logon_echoing_heartbeat() -> None:

@@ -1,0 +1,185 @@
+"""The gateway as a real subprocess: start-up errors, SIGTERM, kill -9 and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fix_gateway.utc_time import format_timestamp
+from tests.fix_peer import TcpPeer
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_config(path: Path, data_dir: Path, extra: str = "") -> Path:
+    path.write_text(
+        f"""
+[listen]
+host = "127.0.0.1"
+port = 0
+
+[store]
+data_dir = "{data_dir}"
+fsync = "batch"
+
+[[sessions]]
+SenderCompID = "FIXGW"
+TargetCompID = "CLIENT1"
+{extra}
+"""
+    )
+    return path
+
+
+class GatewayProcess:
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if "listening on" not in line:
+            self.proc.kill()
+            raise AssertionError(f"gateway did not start: {line!r} {self.proc.stderr.read()}")  # type: ignore[union-attr]
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "gw.toml", tmp_path / "data")
+
+
+@pytest.fixture
+def gateway(config: Path) -> Iterator[GatewayProcess]:
+    gw = GatewayProcess(config)
+    yield gw
+    if gw.proc.poll() is None:
+        gw.proc.kill()
+        gw.proc.wait()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fix_gateway.cli", *args], cwd=REPO, capture_output=True,
+        text=True, timeout=30, env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("MaxLatency = -5", "sessions.0.MaxLatency"),
+        ("HeartBtIntt = 30", "sessions.0.HeartBtIntt"),
+        ("ResetOnLogon = \"maybe\"", "sessions.0.ResetOnLogon"),
+    ],
+)
+def test_invalid_config_exits_2_naming_the_key(tmp_path: Path, extra: str, key: str) -> None:
+    cfg = write_config(tmp_path / "bad.toml", tmp_path / "data", extra)
+    result = run_cli("serve", "--config", str(cfg))
+    assert result.returncode == 2
+    assert key in result.stderr
+
+
+def test_invalid_environment_override_exits_2_naming_the_key(config: Path) -> None:
+    result = run_cli("serve", "--config", str(config), env={"FIXGW_LISTEN__PORT": "not-a-port"})
+    assert result.returncode == 2
+    assert "listen.port" in result.stderr
+
+
+def test_missing_config_file_exits_2(tmp_path: Path) -> None:
+    result = run_cli("serve", "--config", str(tmp_path / "nope.toml"))
+    assert result.returncode == 2
+    assert "not found" in result.stderr
+
+
+def test_toml_syntax_error_exits_2(tmp_path: Path) -> None:
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text("[listen\nport = 1")
+    result = run_cli("serve", "--config", str(cfg))
+    assert result.returncode == 2
+
+
+def test_example_configs_are_valid() -> None:
+    for name in ("gateway.toml", "acceptance.toml"):
+        result = run_cli("check-config", "--config", str(REPO / "examples" / name))
+        assert result.returncode == 0, result.stderr
+
+
+def test_sigterm_logs_sessions_out_and_exits_zero(gateway: GatewayProcess) -> None:
+    async def scenario() -> None:
+        peer = await TcpPeer.connect(gateway.port)
+        await peer.write(peer.logon(30, now=time.time()))
+        assert (await peer.receive()).msg_type == b"A"
+        gateway.proc.send_signal(signal.SIGTERM)
+        logout = await peer.expect("5")
+        assert b"shutting down" in (logout.get(58) or b"")
+        await peer.send("5")
+
+    asyncio.run(scenario())
+    assert gateway.proc.wait(10) == 0
+
+
+def test_kill_9_then_restart_continues_seqnums_and_serves_resend(config: Path) -> None:
+    """Acknowledged state survives kill -9: seqnums continue and resends come from disk."""
+    first = GatewayProcess(config)
+
+    async def before_crash() -> int:
+        peer = await TcpPeer.connect(first.port)
+        await peer.write(peer.logon(30, now=time.time()))
+        assert (await peer.receive()).msg_type == b"A"
+        for i in range(20):
+            await peer.send("D", (11, f"K{i}"), (54, 1), (60, format_timestamp(time.time())),
+                            (40, 1))
+            assert (await peer.expect("j")).get(379) == f"K{i}".encode()
+        # Fire more without waiting, then crash in the middle of them.
+        for i in range(20, 40):
+            await peer.send("D", (11, f"K{i}"), (54, 1), (60, format_timestamp(time.time())),
+                            (40, 1))
+        await asyncio.sleep(0.01)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(10)
+        acked = 0
+        try:
+            while True:
+                msg = await peer.receive(timeout=2)
+                if msg.msg_type == b"j":
+                    acked = int(msg.get(34) or 0)
+        except (EOFError, ConnectionResetError, TimeoutError):
+            pass
+        return acked
+
+    last_acked = asyncio.run(before_crash())
+    second = GatewayProcess(config)
+    try:
+        async def after_restart() -> None:
+            peer = await TcpPeer.connect(second.port)
+            peer.next_seq = 100  # beyond anything sent: the gateway must ask for the gap
+            await peer.write(peer.logon(30, now=time.time()))
+            logon = await peer.receive()
+            assert logon.msg_type == b"A"
+            # Everything the client saw acknowledged is still in the store.
+            assert int(logon.get(34) or 0) > max(last_acked, 21)
+            resend_request = await peer.expect("2")
+            expected_in = int(resend_request.get(7) or 0)
+            assert expected_in >= 22  # logon + 20 acknowledged orders were persisted
+            await peer.send("2", (7, 2), (16, 21))
+            resent = [await peer.receive() for _ in range(20)]
+            assert [m.get(379) for m in resent] == [f"K{i}".encode() for i in range(20)]
+            assert all(m.get(43) == b"Y" for m in resent)
+
+        asyncio.run(after_restart())
+    finally:
+        assert second.stop() == 0
