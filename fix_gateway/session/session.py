@@ -65,9 +65,15 @@ class RejectingApplication:
 EventSink = Callable[[str, "Session", dict[str, object]], None]
 
 
+def _log_value(value: object) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _log_event(event: str, session: Session, fields: dict[str, object]) -> None:
     if log.isEnabledFor(logging.INFO):
-        detail = " ".join(f"{k}={v!r}" for k, v in fields.items())
+        detail = " ".join(f"{k}={_log_value(v)}" for k, v in fields.items())
         log.info("event=%s session=%s %s", event, session.config.name, detail)
 
 

@@ -14,6 +14,9 @@
 //   gap-client     like basic; combine with --next-sender-seq to make our
 //                  Logon's MsgSeqNum too high: the gateway must send a
 //                  ResendRequest, which QuickFIX answers with a GapFill
+//   gap-client-app log on, skip 3 of our MsgSeqNums, send a NewOrderSingle:
+//                  the gateway asks for the gap, QuickFIX gap-fills and
+//                  resends the order (PossDupFlag=Y); one answer expected
 //   gap-gateway    like basic; combine with --next-target-seq to make the
 //                  gateway's messages look too high: QuickFIX sends a
 //                  ResendRequest, the gateway must fill the gap
@@ -274,8 +277,8 @@ class Scenario {
     logout(at);
   }
 
-  void order() {
-    std::size_t at = logged_on();
+  // Sends a NewOrderSingle; returns its ClOrdID.
+  std::string send_order() {
     const std::string cl_ord_id = "QF-ORD-" + std::to_string(std::time(nullptr));
     step("NewOrderSingle 11=" + cl_ord_id);
     FIX44::NewOrderSingle order(FIX::ClOrdID(cl_ord_id), FIX::Side(FIX::Side_BUY),
@@ -285,14 +288,21 @@ class Scenario {
     order.set(FIX::Price(10.25));
     order.set(FIX::TimeInForce(FIX::TimeInForce_DAY));
     FIX::Session::sendToTarget(order, m_id);
-    // Whatever the gateway's application does with it (BusinessMessageReject
-    // today, an ExecutionReport once orders are accepted), the answer must
-    // name our order.
-    at = expect(at, "an answer naming ClOrdID " + cl_ord_id, [&](const Event& e) {
-           return e.kind == "FROM_APP" &&
-                  ((e.type() == "j" && e.get(379) == cl_ord_id) ||
-                   (e.type() == "8" && e.get(11) == cl_ord_id));
-         }) + 1;
+    return cl_ord_id;
+  }
+
+  // Whatever the gateway's application does with an order (BusinessMessageReject
+  // today, an ExecutionReport once orders are accepted), the answer must name it.
+  std::size_t expect_answer(std::size_t from, const std::string& cl_ord_id) {
+    return expect(from, "an answer naming ClOrdID " + cl_ord_id, [&](const Event& e) {
+      return e.kind == "FROM_APP" && ((e.type() == "j" && e.get(379) == cl_ord_id) ||
+                                      (e.type() == "8" && e.get(11) == cl_ord_id));
+    });
+  }
+
+  void order() {
+    std::size_t at = logged_on();
+    at = expect_answer(at, send_order()) + 1;
     logout(at);
   }
 
@@ -309,6 +319,33 @@ class Scenario {
     at = test_request_round_trip(at, "QF-TR-GAP-CLIENT");
     step("wait for a Heartbeat after recovery");
     at = expect_message(at, "FROM_ADMIN", "0", "a Heartbeat after the gap fill") + 1;
+    logout(at);
+  }
+
+  // Mid-session, skip a few of our own MsgSeqNums before an order: the
+  // gateway must queue the order, ask for the gap, and act on the order once,
+  // although QuickFIX answers the ResendRequest with a gap fill *and* a
+  // PossDup copy of the order.
+  void gap_client_app() {
+    std::size_t at = logged_on();
+    const int skip_to = m_session.getExpectedSenderNum() + 3;
+    step("skip our next MsgSeqNum to " + std::to_string(skip_to));
+    m_session.setNextSenderMsgSeqNum(skip_to);
+    const std::string cl_ord_id = send_order();
+    step("wait for the gateway's ResendRequest");
+    at = expect_message(at, "FROM_ADMIN", "2", "the gateway's ResendRequest");
+    step("wait for our gap fill and PossDup resend of the order");
+    expect(at, "our SequenceReset-GapFill", [](const Event& e) {
+      return e.kind == "TO_ADMIN" && e.type() == "4" && e.get(123) == "Y";
+    });
+    expect(at, "our PossDup copy of the order", [&](const Event& e) {
+      return e.kind == "TO_APP" && e.type() == "D" && e.get(43) == "Y" &&
+             e.get(11) == cl_ord_id;
+    });
+    at = expect_answer(at, cl_ord_id) + 1;
+    // The echo comes after anything the gateway does with the copy, so a
+    // second answer would be on record by then.
+    at = test_request_round_trip(at, "QF-TR-GAP-APP");
     logout(at);
   }
 
@@ -337,6 +374,7 @@ class Scenario {
     if (name == "basic") basic();
     else if (name == "order") order();
     else if (name == "gap-client") gap_client();
+    else if (name == "gap-client-app") gap_client_app();
     else if (name == "gap-gateway") gap_gateway();
     else if (name == "await-logout") await_logout();
     else throw Failure{"unknown scenario " + name};
@@ -352,7 +390,7 @@ class Scenario {
 
 bool is_scenario(const std::string& name) {
   return name == "basic" || name == "order" || name == "gap-client" ||
-         name == "gap-gateway" || name == "await-logout";
+         name == "gap-client-app" || name == "gap-gateway" || name == "await-logout";
 }
 
 bool parse(int argc, char** argv, Options& options) {
@@ -384,7 +422,7 @@ int main(int argc, char** argv) {
   Options options;
   if (!parse(argc, argv, options)) {
     std::cerr << "usage: " << argv[0]
-              << " SETTINGS.cfg basic|order|gap-client|gap-gateway|await-logout"
+              << " SETTINGS.cfg basic|order|gap-client|gap-client-app|gap-gateway|await-logout"
                  " [--next-sender-seq N] [--next-target-seq N] [--timeout SECONDS]\n";
     return 2;
   }
