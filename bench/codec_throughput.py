@@ -52,10 +52,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import simplefix  # noqa: E402
+import simplefix
 
-from fix_gateway.codec import Decoder, Message, encode, frame, render  # noqa: E402
-from fix_gateway.utc_time import format_timestamp  # noqa: E402
+from fix_gateway.codec import Decoder, Message, encode, frame, render
+from fix_gateway.utc_time import format_timestamp
 
 T0 = 1_800_000_000.0
 SYMBOLS = (b"AAPL", b"MSFT", b"VOD.L", b"BMW.DE", b"7203.T", b"ESZ5", b"EUR/USD", b"NESN.SW")
@@ -73,23 +73,25 @@ def new_order_singles(count: int) -> list[bytes]:
         now = T0 + i * 0.000_37
         ts = format_timestamp(now)
         frames.append(
-            encode([
-                (35, b"D"),
-                (49, b"CLIENT1"),
-                (56, b"FIXGW"),
-                (34, i + 1),
-                (52, ts),
-                (11, b"ORD-%08d-%04X" % (i, (i * 7919) & 0xFFFF)),
-                (1, b"ACC-%03d" % (i % 17)),
-                (21, b"1"),
-                (55, SYMBOLS[i % len(SYMBOLS)]),
-                (54, b"1" if i % 3 else b"2"),
-                (60, ts),
-                (38, (i % 50 + 1) * 100),
-                (40, b"2"),
-                (44, b"%d.%02d" % (100 + i % 37, (i * 13) % 100)),
-                (59, b"0"),
-            ])
+            encode(
+                [
+                    (35, b"D"),
+                    (49, b"CLIENT1"),
+                    (56, b"FIXGW"),
+                    (34, i + 1),
+                    (52, ts),
+                    (11, b"ORD-%08d-%04X" % (i, (i * 7919) & 0xFFFF)),
+                    (1, b"ACC-%03d" % (i % 17)),
+                    (21, b"1"),
+                    (55, SYMBOLS[i % len(SYMBOLS)]),
+                    (54, b"1" if i % 3 else b"2"),
+                    (60, ts),
+                    (38, (i % 50 + 1) * 100),
+                    (40, b"2"),
+                    (44, b"%d.%02d" % (100 + i % 37, (i * 13) % 100)),
+                    (59, b"0"),
+                ]
+            )
         )
     return frames
 
@@ -257,13 +259,17 @@ def main(argv: list[str] | None = None) -> None:
     repeats = args.repeats or (3 if args.quick else 7)
     n_encode = 10_000 if args.quick else 100_000
 
-    print(f"# fixgw codec throughput, Python {sys.version.split()[0]}, {pin_to_one_core()}, "
-          f"best of {repeats}")
+    print(
+        f"# fixgw codec throughput, Python {sys.version.split()[0]}, {pin_to_one_core()}, "
+        f"best of {repeats}"
+    )
     frames = new_order_singles(1000)
     check_equivalence(frames)
     sizes = sorted(len(f) for f in frames)
-    print(f"# NewOrderSingle: 18 fields, {sizes[0]}-{sizes[-1]} bytes; "
-          f"ExecutionReport: 26 fields, {len(encode(er_fields(0, format_timestamp(T0))))} bytes")
+    print(
+        f"# NewOrderSingle: 18 fields, {sizes[0]}-{sizes[-1]} bytes; "
+        f"ExecutionReport: 26 fields, {len(encode(er_fields(0, format_timestamp(T0))))} bytes"
+    )
 
     singles = frames * n_chunks
     chunk = b"".join(frames)

@@ -114,7 +114,10 @@ def parse_scenario(path: Path) -> list[Step]:
             except ValueError:
                 raise ScenarioError(f"{path.name}:{lineno}: sleep needs seconds") from None
         if kind == "expect":
-            expected_fields(arg)  # raises ScenarioError on an inconsistent line
+            try:
+                expected_fields(arg)
+            except ScenarioError as exc:
+                raise ScenarioError(f"{path.name}:{lineno}: {exc}") from None
         steps.append(Step(lineno, text, kind, conn, arg))
     if not steps:
         raise ScenarioError(f"{path.name}: no steps")
@@ -225,7 +228,8 @@ def compare(expected: list[tuple[str, str]], received: bytes) -> list[str]:
             problems.append(f"field {i + 1}: expected tag {exp_tag}, found tag {tag}")
             continue
         if not value_matches(exp_tag, exp_value, value):
-            problems.append(f"field {i + 1}: {exp_tag}={value} does not match {exp_tag}={exp_value}")
+            problems.append(f"field {i + 1}: {exp_tag}={value} does not match "
+                            f"{exp_tag}={exp_value}")
     problems += framing_problems(received)
     return problems
 
@@ -482,6 +486,44 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
             process.wait()
 
 
+def test_scenarios_are_present_and_well_formed() -> None:
+    assert len(SCENARIOS) >= 50, f"only {len(SCENARIOS)} scenarios in {SCENARIO_DIR}"
+    for path in SCENARIOS:
+        steps = parse_scenario(path)
+        assert steps[0].kind == "connect", f"{path.name} must start with connect"
+
+
+def _wire(text: str) -> bytes:
+    """A message as the gateway would send it: | as SOH, with a correct 10=."""
+    data = text.replace("|", SOH).encode()
+    return data + b"10=%03d\x01" % checksum(data)
+
+
+def test_comparator_is_as_strict_as_the_acceptance_harness() -> None:
+    expected = expected_fields("8=FIX.4.4|9=51|35=0|34=2|49=ISLD|52={TS}|56=TW44|10=*|")
+    good = "8=FIX.4.4|9=51|35=0|34=2|49=ISLD|52=20260101-00:00:00.000|56=TW44|"
+    assert compare(expected, _wire(good)) == []
+    # Seconds-only SendingTime: wrong BodyLength for the harness and wrong pattern.
+    no_ms = "8=FIX.4.4|9=47|35=0|34=2|49=ISLD|52=20260101-00:00:00|56=TW44|"
+    assert len(compare(expected, _wire(no_ms))) == 2
+    extra = good.replace("56=TW44|", "56=TW44|58=x|").replace("9=51", "9=56")
+    assert "number of fields" in compare(expected, _wire(extra))[0]
+    lying = good.replace("9=51", "9=50")
+    assert any("BodyLength" in p for p in compare(expected, _wire(lying)))
+    bad_sum = _wire(good)[:-4] + b"000\x01"
+    assert any("CheckSum" in p for p in compare(expected, bad_sum))
+
+
+def test_outgoing_lines_get_begin_string_length_and_checksum() -> None:
+    data = build_outgoing("35=0|34=2|49=TW44|52=20260101-00:00:00|56=ISLD|")
+    assert data.startswith(b"8=FIX.4.4\x019=47\x0135=0\x01")
+    assert data.endswith(b"\x0110=%03d\x01" % checksum(data[: data.rindex(b"10=")]))
+    kept = build_outgoing("8=FIX.4.4|9=30|35=0|34=2|10=256|")
+    assert kept == b"8=FIX.4.4\x019=30\x0135=0\x0134=2\x0110=256\x01"
+    with pytest.raises(ScenarioError):
+        expected_fields("8=FIX.4.4|9=50|35=0|34=2|49=ISLD|52={TS}|56=TW44|10=*|")
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario(gateway: GatewayProcess, scenario: Path) -> None:
     if gateway.process.poll() is not None:
@@ -500,13 +542,6 @@ def test_gateway_stops_cleanly_on_sigterm(gateway: GatewayProcess) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail(f"gateway still running {SHUTDOWN_TIMEOUT:.0f} s after SIGTERM")
     assert code == 0, f"gateway exited with {code}:\n{gateway.log_tail()}"
-
-
-def test_scenarios_are_present_and_well_formed() -> None:
-    assert len(SCENARIOS) >= 50, f"only {len(SCENARIOS)} scenarios in {SCENARIO_DIR}"
-    for path in SCENARIOS:
-        steps = parse_scenario(path)
-        assert steps[0].kind == "connect", f"{path.name} must start with connect"
 
 
 # --- command line: one scenario against a running gateway ---------------------------------

@@ -41,7 +41,7 @@ LIBS = ["-lquickfix", "-lpthread"]
 
 GATEWAY_ID = "FIXGW"
 HEARTBEAT = 1  # seconds; small so that heartbeats show up within a scenario
-RUN_TIMEOUT = 20.0  # seconds for one initiator process (its own budget is 15)
+RUN_TIMEOUT = 20.0  # seconds for one initiator process (its own budget is 10)
 
 
 # --- building the initiator --------------------------------------------------------
@@ -140,7 +140,7 @@ class GatewayProcess:
 
 # One gateway for the module; every test has its own session on it, so no
 # test depends on another's sequence numbers.
-CLIENTS = ["QFBASIC", "QFORDER", "QFGAPCLIENT", "QFGAPGW", "QFRESET"]
+CLIENTS = ["QFBASIC", "QFORDER", "QFGAPCLIENT", "QFGAPAPP", "QFGAPGW", "QFRESET"]
 
 
 @pytest.fixture(scope="module")
@@ -195,17 +195,17 @@ class Conversation:
         prefix = direction + " "
         return [parse_fix(line[len(prefix):]) for line in self.lines if line.startswith(prefix)]
 
-    def index(self, predicate_line: str, start: int = 0) -> int:
-        """Position of the first line starting with `predicate_line` (or -1)."""
+    def index(self, prefix: str, start: int = 0) -> int:
+        """Position of the first line from `start` on that starts with `prefix`, or -1."""
         for i in range(start, len(self.lines)):
-            if self.lines[i].startswith(predicate_line):
+            if self.lines[i].startswith(prefix):
                 return i
         return -1
 
     def final_seq(self) -> tuple[int, int]:
         """(next sender, next target) from the last SEQ line."""
         seq_lines = [line for line in self.lines if line.startswith("SEQ ")]
-        assert seq_lines, self
+        assert seq_lines, self.log
         values = dict(item.split("=") for item in seq_lines[-1].split()[1:])
         return int(values["next_sender"]), int(values["next_target"])
 
@@ -392,6 +392,35 @@ def test_gap_from_client_is_recovered_with_gap_fill(client: ClientFactory) -> No
     assert_clean_logout(conv)
     (logout,) = conv.messages("FROM_ADMIN", "5")
     assert 58 not in logout, f"gateway's Logout carried an error: {logout.get(58)}\n{conv}"
+    assert_contiguous(conv)
+
+
+def test_gap_before_an_order_is_filled_and_the_order_acted_on_once(client: ClientFactory) -> None:
+    conv = client("QFGAPAPP").run("gap-client-app")
+    assert_clean(conv)
+    original, resent = conv.messages("TO_APP", "D")
+    assert 43 not in original and resent[43] == "Y", conv.log
+    assert resent[34] == original[34] and resent[122] == original[52], conv.log
+
+    # The order arrived too high: the gateway asked for the skipped numbers...
+    (resend_request,) = conv.messages("FROM_ADMIN", "2")
+    (sent_logon,) = conv.messages("TO_ADMIN", "A")
+    assert resend_request[7] == str(int(sent_logon[34]) + 1), conv.log
+    # ...QuickFIX gap-filled up to the order and sent the order again...
+    (gap_fill,) = conv.messages("TO_ADMIN", "4")
+    assert gap_fill[34] == resend_request[7] and gap_fill[36] == original[34], conv.log
+
+    # ...and the gateway acted on the order exactly once (the PossDup copy of
+    # a message it had already processed is a duplicate, not a new order).
+    answers = [m for m in conv.messages("FROM_APP")
+               if original[11] in (m.get(379), m.get(11))]
+    assert len(answers) == 1, conv.log
+    if answers[0][35] == "j":
+        assert answers[0][45] == original[34], conv.log
+    assert [hb[112] for hb in conv.messages("FROM_ADMIN", "0") if 112 in hb] == [
+        "QF-TR-GAP-APP"
+    ], conv.log
+    assert_clean_logout(conv)
     assert_contiguous(conv)
 
 

@@ -61,8 +61,8 @@ def gap_fill(
             (t.POSS_DUP_FLAG, b"Y"),
             (t.SENDING_TIME, timestamp),
             (t.ORIG_SENDING_TIME, timestamp),
-            (t.GAP_FILL_FLAG, b"Y"),
             (t.NEW_SEQ_NO, new_seq),
+            (t.GAP_FILL_FLAG, b"Y"),
         ],
         begin_string,
     )
