@@ -20,11 +20,11 @@ _TIMESTAMP = re.compile(rb"(\d{4})(\d{2})(\d{2})-(\d{2}):(\d{2}):(\d{2})(?:\.(\d
 def format_timestamp(now: float) -> bytes:
     """Millisecond UTCTimestamp for `now`."""
     global _cached_second, _cached_text
-    second = int(now)
+    second, millis = divmod(round(now * 1000), 1000)
     if second != _cached_second:
         _cached_text = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(second)).encode()
         _cached_second = second
-    return _cached_text + b".%03d" % int((now - second) * 1000)
+    return b"%b.%03d" % (_cached_text, millis)
 
 
 def parse_timestamp(text: bytes) -> float | None:

@@ -19,6 +19,7 @@ socket only after flush), a torn seqnum slot.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import os
 import struct
@@ -70,7 +71,10 @@ class FileStore:
     def _recover(self, now: float | None) -> None:
         meta_path = self.directory / "meta.json"
         if meta_path.exists():
-            self.creation_time = float(json.loads(meta_path.read_text())["creation_time"])
+            try:
+                self.creation_time = float(json.loads(meta_path.read_text())["creation_time"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise StoreCorrupt(f"{meta_path}: {exc}") from None
         else:
             self._write_meta()
         self._read_seqnums()
@@ -122,8 +126,12 @@ class FileStore:
         return _INDEX.unpack(os.pread(self._idx, _INDEX.size, i * _INDEX.size))
 
     def _write_meta(self) -> None:
+        """Replace meta.json atomically: write a temporary file, fsync, rename."""
         tmp = self.directory / "meta.json.tmp"
-        tmp.write_text(json.dumps({"creation_time": self.creation_time}))
+        with open(tmp, "w") as f:
+            f.write(json.dumps({"creation_time": self.creation_time}))
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.directory / "meta.json")
 
     # --- writing -------------------------------------------------------------
@@ -143,12 +151,21 @@ class FileStore:
         self._state_dirty = True
 
     def flush(self) -> None:
-        """Group commit: one write per file, then fsync per policy."""
+        """Group commit: one write per file, then fsync per policy.
+
+        If a write fails (disk full, I/O error) the files are cut back to what
+        was committed before and the error is raised; the batch stays pending.
+        Nothing of it may be sent: the caller must not speak after a failed flush.
+        """
         wrote = False
         if self._pending_dat:
             data = b"".join(self._pending_dat)
-            _write_all(self._dat, data)
-            _write_all(self._idx, b"".join(self._pending_idx))
+            try:
+                _write_all(self._dat, data)
+                _write_all(self._idx, b"".join(self._pending_idx))
+            except OSError:
+                self._truncate_to_committed()
+                raise
             self._dat_size += len(data)
             self._count += len(self._pending_idx)
             self._last_seq = self._pending_seqs[-1]
@@ -161,6 +178,11 @@ class FileStore:
             wrote = True
         if wrote:
             self._maybe_fsync()
+
+    def _truncate_to_committed(self) -> None:
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._dat, self._dat_size)
+            os.ftruncate(self._idx, self._count * _INDEX.size)
 
     def _write_seqnums(self) -> None:
         self._counter += 1
@@ -222,8 +244,9 @@ class FileStore:
         self._maybe_fsync()
 
     def close(self) -> None:
+        """Flush, force to disk whatever the fsync policy, and close."""
         try:
-            self.flush()
+            self.sync()
         finally:
             for fd in (self._dat, self._idx, self._seq):
                 os.close(fd)

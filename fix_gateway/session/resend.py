@@ -32,8 +32,12 @@ def resend_stream(
     for seq, raw in store.get_range(begin, end):
         if seq > expected and gap_from is None:
             gap_from = expected  # seqnums the store does not hold
-        tags, values = parse_fields(raw)
-        msg = Message(tags, values, raw)
+        parsed = parse_fields(raw)
+        if parsed is None:  # cannot happen for bytes we framed ourselves; never resend them
+            gap_from = seq if gap_from is None else gap_from
+            expected = seq + 1
+            continue
+        msg = Message(parsed[0], parsed[1], raw)
         if msg.msg_type in t.SESSION_MSG_TYPES:
             if gap_from is None:
                 gap_from = seq
