@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 import zlib
-from zlib import adler32
 from collections.abc import Iterable
 from typing import NamedTuple
+from zlib import adler32
 
 SOH = b"\x01"
 _TRAILER_MARK = b"\x0110="

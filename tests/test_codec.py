@@ -296,7 +296,9 @@ def test_garbled_frame_every_split_point(name: str, bad: bytes, reason: str) -> 
     [c for c in GARBLED_CASES if c[2] in RESYNC_REASONS],
     ids=[c[0] for c in GARBLED_CASES if c[2] in RESYNC_REASONS],
 )
-def test_regression_resync_drops_the_start_of_the_next_message(name: str, bad: bytes, reason: str) -> None:
+def test_regression_resync_drops_the_start_of_the_next_message(
+    name: str, bad: bytes, reason: str
+) -> None:
     """Regression (was: codec.py, Decoder._resync): after a frame it cannot delimit (9 not
     second, BodyLength not a number) the decoder skips to
     the next "8=FIX" -- or, when there is none yet, drops the whole buffer,
