@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 from zlib import adler32
 
@@ -85,7 +85,7 @@ class Message:
 
     __slots__ = ("_index", "raw", "tags", "values")
 
-    def __init__(self, tags: list[int], values: list[bytes], raw: bytes = b"") -> None:
+    def __init__(self, tags: Sequence[int], values: list[bytes], raw: bytes = b"") -> None:
         self.tags = tags
         self.values = values
         self.raw = raw
@@ -139,7 +139,7 @@ class Oversized(NamedTuple):
 Decoded = Message | Garbled
 
 
-def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]] | None:
+def parse_fields(raw: bytes) -> tuple[Sequence[int], list[bytes]] | None:
     """Split a whole frame (8=... through 10=...) into tags and values.
 
     None when a tag is not an integer (the frame is garbled). Integer tags
@@ -151,14 +151,35 @@ def parse_fields(raw: bytes) -> tuple[list[int], list[bytes]] | None:
     skeleton = raw.translate(None, _NOT_SEPARATORS)
     if skeleton[-1:] == SOH and _ALTERNATING.startswith(skeleton):
         parts = raw.replace(b"=", SOH).split(SOH)
-        try:
-            return list(map(_PLAIN_TAG_OF.__getitem__, parts[0:-1:2])), parts[1::2]
-        except KeyError:
-            pass
+        tag_texts = parts[0:-1:2]
+        key = SOH.join(tag_texts)
+        tags = _TAG_CACHE.get(key) or _tag_tuple(key, tag_texts)
+        if tags is not None:
+            return tags, parts[1::2]
     return _parse_fields_slow(raw)
 
 
-def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]] | None:
+# Tag sequences seen recently (joined tag texts -> tag numbers): a client
+# sends the same few message shapes over and over, so most frames skip the
+# per-field int conversion. Bounded: cleared when full.
+_TAG_CACHE: dict[bytes, tuple[int, ...]] = {}
+_TAG_CACHE_SIZE = 4096
+
+
+def _tag_tuple(key: bytes, tag_texts: list[bytes]) -> tuple[int, ...] | None:
+    """Tag numbers for a frame's tag texts (and remember them), or None if the
+    fast path cannot take it (a non-numeric or data-length tag)."""
+    try:
+        tags = tuple(map(_PLAIN_TAG_OF.__getitem__, tag_texts))
+    except KeyError:
+        return None
+    if len(_TAG_CACHE) >= _TAG_CACHE_SIZE:
+        _TAG_CACHE.clear()
+    _TAG_CACHE[key] = tags
+    return tags
+
+
+def _parse_fields_slow(raw: bytes) -> tuple[Sequence[int], list[bytes]] | None:
     """Field-by-field parse that honours data-field lengths and odd tags."""
     tags: list[int] = []
     values: list[bytes] = []
@@ -190,7 +211,7 @@ def _parse_fields_slow(raw: bytes) -> tuple[list[int], list[bytes]] | None:
         tags.append(tag)
         values.append(value)
         pos = stop + 1
-    return tags, values
+    return tuple(tags), values
 
 
 class _TooLarge(Exception):
@@ -227,7 +248,7 @@ class Decoder:
         out: list[Decoded] = []
         pos = 0
         n = len(buf)
-        plain_tags = _PLAIN_TAG_OF.__getitem__
+        tag_cache = _TAG_CACHE
         while pos < n:
             # Fast path: a well-formed frame right here. Anything unusual falls
             # through to the general path below, which classifies it.
@@ -260,11 +281,12 @@ class Decoder:
                         skeleton = raw.translate(None, _NOT_SEPARATORS)
                         if _ALTERNATING.startswith(skeleton):
                             parts = raw.replace(b"=", SOH).split(SOH)
-                            try:
-                                tags = list(map(plain_tags, parts[0:-1:2]))
-                            except KeyError:
-                                pass
-                            else:
+                            tag_texts = parts[0:-1:2]
+                            key = SOH.join(tag_texts)
+                            tags = tag_cache.get(key)
+                            if tags is None:
+                                tags = _tag_tuple(key, tag_texts)
+                            if tags is not None:
                                 out.append(Message(tags, parts[1::2], raw))
                                 pos = end
                                 continue
@@ -434,7 +456,7 @@ class MessageTemplate:
     what the order hot path needs (an ExecutionReport in about a microsecond).
     """
 
-    __slots__ = ("_begin", "_format", "slots")
+    __slots__ = ("_begin", "_begin_sum", "_format", "slots")
 
     def __init__(
         self, spec: Iterable[tuple[int, FieldValue | type[bytes] | type[int]]],
@@ -451,9 +473,12 @@ class MessageTemplate:
                 parts.append(tag_prefix(tag) + literal.replace(b"%", b"%%") + SOH)
         self._format = b"".join(parts)
         self._begin = b"8=%b\x019=" % begin_string
+        self._begin_sum = checksum(self._begin) + 1  # + the SOH after BodyLength
         self.slots = tuple(slots)
 
     def encode(self, *values: bytes | int) -> bytes:
         body = self._format % values
-        head = b"%b%d\x01%b" % (self._begin, len(body), body)
-        return b"%b10=%03d\x01" % (head, checksum(head))
+        length = b"%d" % len(body)
+        # CheckSum from the parts, so the frame is assembled only once.
+        total = self._begin_sum + checksum(length) + checksum(body)
+        return b"%b%b\x01%b10=%03d\x01" % (self._begin, length, body, total & 0xFF)

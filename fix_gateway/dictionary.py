@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,7 +301,7 @@ class Dictionary:
         return None
 
     def _check_group(
-        self, tags: list[int], values: list[bytes], i: int, group: FieldSet,
+        self, tags: Sequence[int], values: list[bytes], i: int, group: FieldSet,
         policy: ValidationPolicy,
     ) -> tuple[int, Problem | None]:
         """Check the group whose count field is at `i`; return the index after it."""

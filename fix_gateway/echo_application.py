@@ -10,6 +10,8 @@ conformance fixture, not a trading application.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fix_gateway import tags as t
 from fix_gateway.codec import HEADER_TAGS, Message
 from fix_gateway.dictionary import FieldSet
@@ -47,7 +49,7 @@ def sorted_body(msg: Message, body: FieldSet) -> list[tuple[int, bytes]]:
     return [field for _, fields in units for field in fields]
 
 
-def _group_end(tags: list[int], i: int, group: FieldSet) -> int:
+def _group_end(tags: Sequence[int], i: int, group: FieldSet) -> int:
     """Index just past the repeating group whose count field is at `i`."""
     i += 1
     n = len(tags)

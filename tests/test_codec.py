@@ -23,6 +23,7 @@ from fix_gateway.codec import (
     FieldValue,
     Garbled,
     Message,
+    MessageTemplate,
     Oversized,
     _parse_fields_slow,
     checksum,
@@ -132,7 +133,7 @@ def test_single_message_fields_and_raw() -> None:
     assert isinstance(msg, Message)
     assert msg.raw == raw
     assert msg.msg_type == b"D"
-    assert msg.tags[:3] == [8, 9, 35] and msg.tags[-1] == 10
+    assert msg.tags[:3] == (8, 9, 35) and msg.tags[-1] == 10
     assert msg.get(11) == b"ORD-000007"
     assert msg.get(38) == b"700"
     assert msg.get(9999) is None and msg.get(9999, b"x") == b"x"
@@ -502,7 +503,7 @@ def test_raw_data_with_soh_and_equals() -> None:
         assert msg.get(96) == RAW_DATA
         assert msg.get(58) == b"after"
         assert msg.get(355) == b"x\x01y"
-        assert msg.tags[3:-1] == [34, 49, 56, 95, 96, 58, 354, 355]
+        assert msg.tags[3:-1] == (34, 49, 56, 95, 96, 58, 354, 355)
 
 
 def test_data_field_whose_length_does_not_fit_falls_back_to_soh() -> None:
@@ -773,7 +774,7 @@ def _check_accounting(stream: bytes, chunks: list[bytes], max_size: int) -> list
         assert b"".join(i.raw for i in out) == stream[: len(stream) - dec.buffered]
     for item in out:
         if isinstance(item, Message):
-            assert item.tags[:3] == [8, 9, 35]
+            assert item.tags[:3] == (8, 9, 35)
             assert checksum(item.raw[:-7]) == int(item.values[-1])
     return out
 
@@ -824,7 +825,7 @@ def test_property_parse_fields_fast_and_slow_paths_agree(fields: list[tuple[byte
     parsed = parse_fields(raw)
     if parsed is not None and not any(t in (b"95", b"354") for t, _ in fields):
         assert parsed[1][3:-1] == [v for _, v in fields]
-        assert parsed[0][3:-1] == [int(t) for t, _ in fields]
+        assert parsed[0][3:-1] == tuple(int(t) for t, _ in fields)
 
 
 # --- utc_time ---------------------------------------------------------------------------
@@ -919,3 +920,17 @@ def test_parse_valid_timestamps(text: bytes, expected: float) -> None:
 )
 def test_parse_invalid_timestamps(text: bytes) -> None:
     assert parse_timestamp(text) is None
+
+
+def test_message_template_matches_generic_encode() -> None:
+    template = MessageTemplate([
+        (35, b"8"), (34, int), (49, b"ISLD"), (52, bytes), (56, b"TW"),
+        (58, b"100% filled"), (11, bytes), (38, int),
+    ])  # fmt: skip
+    assert template.slots == (34, 52, 11, 38)
+    for seq, text in ((1, b"A"), (123456, b"x" * 300)):  # short and > 256-byte frames
+        raw = template.encode(seq, TS, text, 500)
+        assert raw == encode([(35, "8"), (34, seq), (49, "ISLD"), (52, TS), (56, "TW"),
+                              (58, "100% filled"), (11, text), (38, 500)])
+        (msg,), over = Decoder().feed(raw)
+        assert over is None and isinstance(msg, Message) and msg.get(11) == text
