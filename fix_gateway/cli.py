@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
+from session_store import StoreCorrupt
 
 EXIT_CONFIG = 2
 
@@ -58,7 +59,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _install_event_loop()
     try:
         return asyncio.run(_serve(settings))
-    except OSError as exc:  # port in use, data directory not writable, ...
+    except (OSError, StoreCorrupt) as exc:  # port in use, data dir not writable, bad store
         print(f"fixgw: cannot start: {exc}", file=sys.stderr)
         return 1
 

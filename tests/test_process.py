@@ -183,3 +183,23 @@ def test_kill_9_then_restart_continues_seqnums_and_serves_resend(config: Path) -
         asyncio.run(after_restart())
     finally:
         assert second.stop() == 0
+
+
+def test_unwritable_data_directory_is_a_clear_start_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data directory should be")
+    cfg = write_config(tmp_path / "gw.toml", blocker / "data")
+    result = run_cli("serve", "--config", str(cfg))
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_corrupt_store_is_a_clear_start_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    session_dir = data / "sessions" / "FIXGW-CLIENT1"
+    session_dir.mkdir(parents=True)
+    (session_dir / "seqnums").write_bytes(b"\xff" * 64)
+    cfg = write_config(tmp_path / "gw.toml", data)
+    result = run_cli("serve", "--config", str(cfg))
+    assert result.returncode == 1
+    assert "seqnums" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,124 @@
+"""The FIX 4.4 dictionary (specs/FIX44.xml) and validation driven by it."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from fix_gateway.codec import Decoder, FieldValue, Message, encode
+from fix_gateway.dictionary import DEFAULT_DICTIONARY, Dictionary, ValidationPolicy
+
+DICT = Dictionary.load()
+STRICT = ValidationPolicy()
+TS = b"20270115-08:00:00.000"
+HEADER: list[tuple[int, FieldValue]] = [(34, 2), (49, "C"), (52, TS), (56, "V")]
+
+
+def message(msg_type: str, *body: tuple[int, FieldValue]) -> Message:
+    (msg,), _ = Decoder().feed(encode([(35, msg_type), *HEADER, *body]))
+    assert isinstance(msg, Message)
+    return msg
+
+
+def problem(msg_type: str, *body: tuple[int, FieldValue],
+            policy: ValidationPolicy = STRICT) -> tuple[int, int | None] | None:
+    found = DICT.validate(message(msg_type, *body), policy)
+    return None if found is None else (found.reason, found.tag)
+
+
+def test_dictionary_is_quickfix_format_and_complete() -> None:
+    root = ET.parse(DEFAULT_DICTIONARY).getroot()
+    assert (root.get("type"), root.get("major"), root.get("minor")) == ("FIX", "4", "4")
+    assert DICT.begin_string == b"FIX.4.4"
+    for msg_type in (b"0", b"1", b"2", b"3", b"4", b"5", b"A", b"j", b"D", b"F", b"G", b"H",
+                     b"8", b"9", b"q", b"r"):
+        assert msg_type in DICT.messages
+    assert DICT.is_admin(b"A") and not DICT.is_admin(b"D")
+    # Every MsgType of FIX 4.4 is known, so unsupported is told apart from invalid.
+    assert {b"S", b"R", b"V", b"AE"} <= DICT.known_msg_types
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "ok"),
+    [
+        (38, "100", True), (38, "100.5", True), (38, ".5", True), (38, "-3", True),
+        (38, "1e5", False), (38, "+1", False), (38, "12a", False),  # QTY
+        (44, "101.25", True), (44, "1.2.3", False),  # PRICE
+        (60, "20270115-08:00:00", True), (60, "20270115-08:00:00.123456", True),
+        (60, "20270230-08:00:00", False), (60, "2027-01-15 08:00", False),  # UTCTIMESTAMP
+        (54, "1", True), (54, "Z", False),  # CHAR enum
+        (18, "1 2", True), (18, "1 #", False),  # MULTIPLEVALUESTRING enum
+        (432, "20270115", True), (432, "2027011", False),  # LOCALMKTDATE
+    ],
+)
+def test_field_types_and_enums_on_new_order_single(tag: int, value: str, ok: bool) -> None:
+    base = [(11, "X"), (54, "1"), (60, TS), (40, "2")]
+    body = [f for f in base if f[0] != tag] + [(tag, value)]
+    found = problem("D", *body)
+    if ok:
+        assert found is None
+    else:
+        assert found is not None and found[1] == tag and found[0] in (5, 6)
+
+
+def test_boolean_and_int_types_on_session_messages() -> None:
+    assert problem("4", (36, 5), (123, "Y")) is None
+    assert problem("4", (36, 5), (123, "X")) == (6, 123)  # BOOLEAN: Y or N
+    assert problem("4", (36, "five")) == (6, 36)  # SEQNUM
+    assert problem("A", (98, 0), (108, "30s")) == (6, 108)  # INT
+
+
+def test_required_fields_lowest_missing_tag_first() -> None:
+    assert problem("D", (54, "1"), (40, "2")) == (1, 11)
+    assert problem("2", (7, 1)) == (1, 16)
+
+
+def test_repeating_group_members_delimiter_and_count() -> None:
+    parties = [(453, 2), (448, "A"), (447, "D"), (452, 1), (448, "B"), (452, 3)]
+    order = [(11, "X"), (54, "1"), (60, TS), (40, "2")]
+    assert problem("D", *order, *parties) is None
+    assert problem("D", *order, (453, 3), *parties[1:]) == (16, 453)
+    # An entry must start with the delimiter (448): here it does not, so the
+    # group has no entry and 447 stands outside it; the lowest tag is reported.
+    assert problem("D", *order, (453, 1), (447, "D"), (448, "A")) == (2, 447)
+    # Zero entries is a valid count.
+    assert problem("D", *order, (453, 0)) is None
+
+
+def test_group_member_outside_its_group_is_not_defined_for_message() -> None:
+    assert problem("D", (11, "X"), (54, "1"), (60, TS), (40, "2"), (448, "A")) == (2, 448)
+
+
+def test_user_defined_fields_follow_the_policy() -> None:
+    order = [(11, "X"), (54, "1"), (60, TS), (40, "2"), (5001, "custom")]
+    assert problem("D", *order) == (0, 5001)
+    relaxed = ValidationPolicy(user_defined_fields=False)
+    assert problem("D", *order, policy=relaxed) is None
+
+
+def test_empty_values_follow_the_policy() -> None:
+    assert problem("1", (112, "")) == (4, 112)
+    assert problem("1", (112, ""), policy=ValidationPolicy(fields_have_values=False)) is None
+
+
+def test_trailer_fields_must_come_last() -> None:
+    raw = encode([(35, "0"), *HEADER])
+    raw = raw.replace(b"\x0110=", b"\x0193=2\x0189=ab\x01112=X\x0110=")
+    # Re-frame so BodyLength and CheckSum are right.
+    fields = [f.split(b"=", 1) for f in raw.split(b"\x01")[2:-2]]
+    (msg,), _ = Decoder().feed(encode([(int(t), v) for t, v in fields]))
+    assert isinstance(msg, Message)
+    found = DICT.validate(msg, STRICT)
+    assert found is not None and (found.reason, found.tag) == (14, 112)
+
+
+def test_unsupported_msg_type_passes_validation_for_business_reject() -> None:
+    assert problem("S", (117, "Q")) is None  # Quote: valid MsgType, not in our dictionary
+    assert problem("ZZ") == (11, None)
+
+
+def test_components_are_inlined_and_tag_names_resolve() -> None:
+    assert 55 in DICT.messages[b"D"].body.members  # via the Instrument component
+    assert DICT.tag_name(55) == "Symbol"
+    assert DICT.tag_name(99999) == "99999"
