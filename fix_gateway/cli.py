@@ -33,6 +33,8 @@ async def _serve(settings: GatewaySettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    # SIGUSR1: write the engine's canonical state to <data_dir>/engine/state.json.
+    loop.add_signal_handler(signal.SIGUSR1, gateway.dump_engine)
     await stop.wait()
     await gateway.stop()
     return 0

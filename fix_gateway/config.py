@@ -11,12 +11,15 @@ at start-up rather than silently ignored.
 
 from __future__ import annotations
 
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
+from engine.types import Instrument, StpMode
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, ValidationPolicy
 from fix_gateway.session.config import SessionConfig
 from session_store import FsyncPolicy
@@ -33,7 +36,11 @@ class ListenSettings(_Strict):
 
 class StoreSettings(_Strict):
     data_dir: Path = Path("var/data")
-    fsync: FsyncPolicy = FsyncPolicy.BATCH
+    fsync: FsyncPolicy = Field(
+        FsyncPolicy.INTERVAL,
+        description="batch: fsync before answering; interval: every batch written to the OS"
+        " before answering, fsync every fsync_interval on a background thread; none: never",
+    )
     fsync_interval: float = Field(0.05, gt=0, description="seconds, for fsync = 'interval'")
 
 
@@ -52,12 +59,60 @@ class ServerSettings(_Strict):
         description="send a Logout with a Text saying why before closing a refused Logon;"
         " false closes silently, as QuickFIX does and the FIX acceptance scripts expect",
     )
-    application: Literal["reject", "echo"] = Field(
-        "reject",
-        description="reject: BusinessMessageReject for application messages (until order"
-        " entry); echo: the FIX acceptance-test application (echoes D and d)",
+    application: Literal["orders", "echo", "reject"] = Field(
+        "orders",
+        description="orders: order entry into the matching engine; echo: the FIX"
+        " acceptance-test application (echoes D and d); reject: BusinessMessageReject"
+        " for every application message",
     )
     dictionary: Path = DEFAULT_DICTIONARY
+
+
+class InstrumentSettings(_Strict):
+    """A tradable symbol. Prices are decimal strings here, integer ticks inside."""
+
+    symbol: str = Field(min_length=1, max_length=32)
+    tick_size: Decimal = Field(Decimal("0.01"), gt=0)
+    lot_size: int = Field(1, ge=1)
+    band_low: Decimal | None = Field(None, description="lowest accepted price, if any")
+    band_high: Decimal | None = Field(None, description="highest accepted price, if any")
+
+    @model_validator(mode="after")
+    def _band_on_tick(self) -> InstrumentSettings:
+        for name in ("band_low", "band_high"):
+            value = getattr(self, name)
+            if value is not None and value % self.tick_size:
+                raise ValueError(f"{name} {value} is not a multiple of tick_size {self.tick_size}")
+        if self.band_low is not None and self.band_high is not None \
+                and self.band_low > self.band_high:
+            raise ValueError("band_low is greater than band_high")
+        return self
+
+    def to_instrument(self) -> Instrument:
+        def ticks(value: Decimal | None) -> int | None:
+            return None if value is None else int(value / self.tick_size)
+
+        return Instrument(self.symbol, self.tick_size, self.lot_size, ticks(self.band_low),
+                          ticks(self.band_high))
+
+
+class EngineSettings(_Strict):
+    stp_mode: Literal["cancel_resting", "cancel_incoming", "cancel_both"] = Field(
+        "cancel_resting", description="self-trade prevention between orders of one Account"
+    )
+    end_of_day: time = Field(time(21, 0), description="UTC time at which Day orders expire")
+
+    @property
+    def stp(self) -> StpMode:
+        return StpMode[self.stp_mode.upper()]
+
+    @property
+    def end_of_day_ns(self) -> int:
+        eod = self.end_of_day
+        return ((eod.hour * 60 + eod.minute) * 60 + eod.second) * 10**9 + eod.microsecond * 1000
+
+
+_EXAMPLE_INSTRUMENTS = [{"symbol": "ACME"}, {"symbol": "GLOBEX", "tick_size": "0.05"}]
 
 
 class SessionSettings(_Strict):
@@ -126,6 +181,10 @@ class GatewaySettings(BaseSettings):
     listen: ListenSettings = ListenSettings()
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
+    engine: EngineSettings = EngineSettings()
+    instruments: list[InstrumentSettings] = Field(
+        default_factory=lambda: [InstrumentSettings.model_validate(i) for i in _EXAMPLE_INSTRUMENTS]
+    )
     default: dict[str, Any] = Field(default_factory=dict)
     sessions: list[SessionSettings] = Field(
         default_factory=lambda: [SessionSettings.model_validate(_EXAMPLE_SESSION)]
@@ -142,6 +201,14 @@ class GatewaySettings(BaseSettings):
                     {**defaults, **s} if isinstance(s, dict) else s for s in sessions
                 ]}
         return data
+
+    @model_validator(mode="after")
+    def _unique_symbols(self) -> GatewaySettings:
+        symbols = [i.symbol for i in self.instruments]
+        duplicates = sorted({s for s in symbols if symbols.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"instruments: duplicate symbol {', '.join(duplicates)}")
+        return self
 
     @model_validator(mode="after")
     def _unique_sessions(self) -> GatewaySettings:

@@ -1,28 +1,36 @@
 """The asyncio shell around the sans-I/O cores: sockets, clock and disk.
 
-Per read batch: decode and run every message through the session, flush the
-session's store once (group commit), then write the batch's output in one
-call. A ticker drives heartbeats and timeouts for every connection. A peer
-that stops reading is paused (we stop reading from it) and cut off after
-`slow_consumer_timeout`.
+Per read batch (`Gateway.commit`): decode and run every message through its
+session and the application, then write ahead -- the engine journal first,
+then the store of every session that got output -- and only then write each
+session's output to its socket, one write per connection. A ticker drives
+heartbeats, timeouts and the engine's clock. A peer that stops reading is
+paused (we stop reading from it) and cut off after `slow_consumer_timeout`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import json
+import os
 import logging
 import time
 from pathlib import Path
 
+from engine.engine import MatchingEngine
+from engine.journal import CommandJournal
+from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
-from fix_gateway.echo_application import EchoApplication
 from fix_gateway.session import Connection, Session, SessionRegistry
-from fix_gateway.session.session import Application
-from session_store import FileStore
+from fix_gateway.session.session import Application, RejectingApplication
+from session_store import BackgroundSyncer, FileStore
 
 log = logging.getLogger("fixgw.server")
+
+ENGINE_CLOCK_INTERVAL = 1.0  # seconds between AdvanceTime commands (expiries)
 
 
 def tune_gc() -> None:
@@ -35,6 +43,15 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
+def write_state(engine: MatchingEngine, path: Path) -> None:
+    """The engine's canonical dump and its hash, as JSON, replaced atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"hash": engine.state_hash(), "state": engine.dump()},
+                              sort_keys=True, indent=1))
+    os.replace(tmp, path)
+
+
 def session_directory(data_dir: Path, sender: str, target: str) -> Path:
     return data_dir / "sessions" / f"{sender}-{target}"
 
@@ -44,6 +61,7 @@ class FixProtocol(asyncio.Protocol):
         self.gateway = gateway
         self.transport: asyncio.Transport | None = None
         self.conn: Connection | None = None
+        self.session: Session | None = None
         self.paused_since: float | None = None
         self.closing = False
 
@@ -52,14 +70,15 @@ class FixProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername")
-        limit = self.gateway.settings.server.write_buffer_limit
-        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+        server = self.gateway.settings.server
+        transport.set_write_buffer_limits(high=server.write_buffer_limit,  # type: ignore[attr-defined]
+                                          low=server.write_buffer_limit // 4)
         self.conn = Connection(
             self.gateway.registry,
             time.time(),
-            self.gateway.settings.server.max_message_size,
+            server.max_message_size,
             peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
-            explain_refused_logon=self.gateway.settings.server.explain_refused_logon,
+            explain_refused_logon=server.explain_refused_logon,
         )
         self.gateway.connections.add(self)
         log.info("event=connect peer=%s", self.conn.peer)
@@ -69,22 +88,26 @@ class FixProtocol(asyncio.Protocol):
         if conn is None or self.closing:
             return
         conn.data_received(data, time.time())
-        self.flush()
+        if self.session is None and conn.session is not None and conn.close_reason is None:
+            self.session = conn.session
+            self.gateway.bind(conn.session, self)
+        self.gateway.commit(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gateway.connections.discard(self)
-        if self.conn is None:
+        conn = self.conn
+        if conn is None:
             return
-        reason = self.conn.close_reason or (f"connection lost: {exc}" if exc else "peer closed")
-        self.conn.connection_lost(time.time(), reason)
-        if self.conn.session is not None:
+        reason = conn.close_reason or (f"connection lost: {exc}" if exc else "peer closed")
+        conn.connection_lost(time.time(), reason)
+        if self.session is not None:
+            self.gateway.unbind(self.session, self)
             try:
-                self.conn.session.store.flush()
-            except OSError as exc:
-                log.error("event=store_error session=%s error=%r", self.conn.session.config.name,
-                          exc)
-        log.info("event=disconnect peer=%s session=%s reason=%r", self.conn.peer,
-                 self.conn.session.config.name if self.conn.session else "-", reason)
+                self.session.store.flush()
+            except OSError as err:
+                log.error("event=store_error session=%s error=%r", self.session.config.name, err)
+        log.info("event=disconnect peer=%s session=%s reason=%r", conn.peer,
+                 conn.session.config.name if conn.session else "-", reason)
 
     def pause_writing(self) -> None:
         self.paused_since = time.time()
@@ -105,33 +128,23 @@ class FixProtocol(asyncio.Protocol):
         if self.paused_since is not None and now - self.paused_since > server.slow_consumer_timeout:
             log.warning("event=slow_consumer peer=%s", self.conn.peer)
             self.conn.close_reason = "peer not reading (slow consumer)"
-            self._abort()
+            self.abort()
             return
         self.conn.tick(now, server.logon_timeout)
-        self.flush()
 
-    def flush(self) -> None:
-        """Write ahead, then speak: store first, socket second."""
+    def write_output(self) -> None:
+        """Send what the connection and its session queued (already stored)."""
         conn = self.conn
-        if conn is None or self.transport is None:
+        if conn is None or self.transport is None or self.closing:
             return
         out = conn.take_output()
-        if conn.session is not None:
-            try:
-                conn.session.store.flush()
-            except OSError as exc:
-                # Write ahead, then speak: what could not be stored is not sent.
-                log.error("event=store_error session=%s error=%r", conn.session.config.name, exc)
-                conn.close_reason = f"session store write failed: {exc}"
-                self._abort()
-                return
         if out:
             self.transport.write(b"".join(out))
-        if conn.close_reason is not None and not self.closing:
+        if conn.close_reason is not None:
             self.closing = True
             self.transport.close()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
         self.closing = True
         if self.transport is not None:
             self.transport.abort()
@@ -143,8 +156,9 @@ class Gateway:
     def __init__(self, settings: GatewaySettings, application: Application | None = None) -> None:
         self.settings = settings
         self.dictionary = Dictionary.load(settings.server.dictionary)
-        if application is None and settings.server.application == "echo":
-            application = EchoApplication()
+        self.order_entry: OrderEntry | None = None
+        self.journal: CommandJournal | None = None
+        self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
         for s in settings.sessions:
             config = s.to_config()
@@ -153,12 +167,108 @@ class Gateway:
                                   config.target_comp_id),
                 fsync=settings.store.fsync,
                 fsync_interval=settings.store.fsync_interval,
+                syncer=self.syncer,
             )
-            self.sessions.append(Session(config, store, self.dictionary, application))
+            self.sessions.append(Session(config, store, self.dictionary))
+        self._by_name = {s.config.name: s for s in self.sessions}
+        if application is None:
+            application = self._make_application()
+        for session in self.sessions:
+            session.application = application
         self.registry = SessionRegistry(self.sessions)
         self.connections: set[FixProtocol] = set()
+        self._protocols: dict[Session, FixProtocol] = {}
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._last_clock = 0.0
+
+    def _make_application(self) -> Application:
+        kind = self.settings.server.application
+        if kind == "echo":
+            return EchoApplication()
+        if kind == "reject":
+            return RejectingApplication()
+        settings = self.settings
+        instruments = [i.to_instrument() for i in settings.instruments]
+        engine = MatchingEngine(instruments, settings.engine.stp,
+                                end_of_day=settings.engine.end_of_day_ns)
+        self.journal = CommandJournal(settings.store.data_dir / "engine" / "journal.dat",
+                                      fsync=settings.store.fsync,
+                                      fsync_interval=settings.store.fsync_interval,
+                                      syncer=self.syncer)
+        self.order_entry = OrderEntry(engine, self.journal, instruments, self._by_name.get)
+        replayed = self.order_entry.recover(self.journal.replay(), time.time())
+        self.journal.mark_committed()
+        self.journal.flush()
+        for session in self.sessions:
+            session.store.flush()
+        log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
+                 len(engine.open_orders()))
+        return self.order_entry
+
+    # --- sessions <-> connections ----------------------------------------------------
+
+    def bind(self, session: Session, proto: FixProtocol) -> None:
+        self._protocols[session] = proto
+
+    def unbind(self, session: Session, proto: FixProtocol) -> None:
+        if self._protocols.get(session) is proto:
+            del self._protocols[session]
+
+    def commit(self, origin: FixProtocol | None) -> None:
+        """Write ahead, then speak: journal, then session stores, then sockets."""
+        touched: set[Session] = set()
+        journaled = False
+        if self.order_entry is not None:
+            touched = self.order_entry.reports.touched
+            journal = self.journal
+            assert journal is not None
+            if journal.pending:
+                try:
+                    journal.flush()
+                except OSError as exc:
+                    self._fatal(f"engine journal write failed: {exc}")
+                    return
+                journaled = True
+        if origin is not None and origin.conn is not None and origin.conn.session is not None:
+            touched.add(origin.conn.session)  # bound, or refusing a Logon
+        for session in touched:
+            try:
+                session.store.flush()
+            except OSError as exc:
+                # What could not be stored is not sent: drop that connection.
+                log.error("event=store_error session=%s error=%r", session.config.name, exc)
+                proto = self._protocols.get(session)
+                if proto is not None:
+                    proto.abort()
+        if journaled and self.journal is not None:
+            self.journal.mark_committed()  # written with the next batch
+        for session in touched:
+            proto = self._protocols.get(session)
+            if proto is not None and proto is not origin:
+                proto.write_output()
+        touched.clear()
+        if origin is not None:
+            origin.write_output()
+
+    def _fatal(self, reason: str) -> None:
+        """The journal cannot be written: no more orders may be acknowledged."""
+        log.critical("event=fatal reason=%r", reason)
+        for proto in list(self.connections):
+            proto.abort()
+        if self._server is not None:
+            self._server.close()
+
+    def dump_engine(self) -> Path | None:
+        """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
+        if self.order_entry is None:
+            return None
+        path = self.settings.store.data_dir / "engine" / "state.json"
+        write_state(self.order_entry.engine, path)
+        log.info("event=engine_dumped path=%s", path)
+        return path
+
+    # --- lifecycle -------------------------------------------------------------------
 
     @property
     def port(self) -> int:
@@ -180,13 +290,24 @@ class Gateway:
         interval = self.settings.server.tick_interval
         while True:
             await asyncio.sleep(interval)
-            now = time.time()
-            for proto in list(self.connections):
-                try:
-                    proto.tick(now)
-                except Exception:  # one bad connection must not stop the clock for all
-                    log.exception("event=tick_error")
-                    proto._abort()
+            try:
+                self.tick(time.time())
+            except Exception:  # the clock must keep going for everyone else
+                log.exception("event=tick_error")
+
+    def tick(self, now: float) -> None:
+        if self.order_entry is not None and now - self._last_clock >= ENGINE_CLOCK_INTERVAL:
+            self._last_clock = now
+            self.order_entry.advance_time(now)
+            self.commit(None)
+        for proto in list(self.connections):
+            try:
+                proto.tick(now)
+            except Exception:  # one bad connection must not stop the clock for all
+                log.exception("event=tick_error peer=%s", proto.conn.peer if proto.conn else "-")
+                proto.abort()
+                continue
+            self.commit(proto)
 
     async def stop(self, drain_timeout: float = 2.0) -> None:
         """Log every session out, wait briefly for answers, flush and close."""
@@ -194,17 +315,20 @@ class Gateway:
             self._server.close()
         now = time.time()
         for proto in list(self.connections):
-            session = proto.conn.session if proto.conn else None
+            session = proto.session
             if session is not None and session.connected and not proto.closing:
                 session.logout("Gateway shutting down", now)
-                proto.flush()
+                self.commit(proto)
         deadline = time.monotonic() + drain_timeout
         while self.connections and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         for proto in list(self.connections):
-            proto._abort()
+            proto.abort()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.journal is not None:
+            self.journal.close()
         for session in self.sessions:
             session.store.close()
+        self.syncer.stop()
         log.info("event=stopped")

@@ -28,6 +28,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from session_store.background_sync import BackgroundSyncer
 from session_store.base import FsyncPolicy
 
 _INDEX = struct.Struct("<QQI")  # seq, offset, length
@@ -46,12 +47,15 @@ class FileStore:
         now: float | None = None,
         fsync: FsyncPolicy = FsyncPolicy.BATCH,
         fsync_interval: float = 0.05,
+        syncer: BackgroundSyncer | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.fsync_policy = FsyncPolicy(fsync)
         self.fsync_interval = fsync_interval
-        self._last_fsync = 0.0
+        # With a syncer, the interval policy fsyncs on its thread, off the loop.
+        self._syncer = syncer if self.fsync_policy is FsyncPolicy.INTERVAL else None
+        self._last_fsync = float("-inf")
         flags = os.O_RDWR | os.O_CREAT
         self._dat = os.open(self.directory / "messages.dat", flags | os.O_APPEND, 0o644)
         self._idx = os.open(self.directory / "messages.idx", flags | os.O_APPEND, 0o644)
@@ -194,6 +198,10 @@ class FileStore:
     def _maybe_fsync(self) -> None:
         if self.fsync_policy is FsyncPolicy.NONE:
             return
+        if self._syncer is not None:
+            for fd in (self._dat, self._idx, self._seq):
+                self._syncer.mark(fd)
+            return
         now = time.monotonic()
         due = now - self._last_fsync >= self.fsync_interval
         if self.fsync_policy is FsyncPolicy.INTERVAL and not due:
@@ -249,6 +257,8 @@ class FileStore:
             self.sync()
         finally:
             for fd in (self._dat, self._idx, self._seq):
+                if self._syncer is not None:
+                    self._syncer.forget(fd)
                 os.close(fd)
 
 

@@ -741,3 +741,27 @@ def test_regression_flush_retried_after_a_failed_write_corrupts_messages(
     assert all(raw == payload(seq) for seq, raw in msgs), msgs[3:]
     store.close()
     assert_consistent(tmp_path)
+
+
+def test_interval_policy_with_a_background_syncer_never_fsyncs_on_the_caller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from session_store import BackgroundSyncer
+
+    callers: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: (callers.append(threading.current_thread().name), real_fsync(fd))
+    )
+    syncer = BackgroundSyncer(interval=3600)
+    store = FileStore(tmp_path, fsync=FsyncPolicy.INTERVAL, syncer=syncer)
+    callers.clear()  # creating the store synced its new meta.json
+    fill(store, range(1, 20))
+    assert callers == []  # flushes only marked the files dirty
+    syncer.sync_now()
+    assert len(callers) == 3 and set(callers) == {threading.current_thread().name}
+    syncer.stop()
+    store.close()
+    assert [seq for seq, _ in stored(open_store(tmp_path))] == list(range(1, 20))

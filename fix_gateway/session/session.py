@@ -498,20 +498,34 @@ class Session:
         `header` adds header fields beyond 34/49/52/56 (e.g. PossResend 97);
         replies reverse the peer's routing fields.
         """
+        extra = b""
+        if reply_to is not None or header:
+            fields = list(header)
+            if reply_to is not None:
+                fields += _reverse_route(reply_to)
+            extra = render(sorted(fields, key=lambda f: f[0]))
+        return self.send_rendered(msg_type, render(body), now, extra)
+
+    def send_rendered(self, msg_type: bytes, body: bytes, now: float, extra: bytes = b"") -> int:
+        """Send an already rendered body (the order hot path's templates).
+
+        While no connection is up the message is only stored: the peer gets
+        it by ResendRequest when it logs on again and sees the gap.
+        """
         seq = self.store.next_sender_seq
         # Header in ascending tag order after 35: 34, 49, 52, 56, then extras.
-        head = b"35=" + msg_type + b"\x0134=%d\x01" % seq + self._sender_field + b"52=" \
-            + format_timestamp(now) + b"\x01" + self._target_field
-        if reply_to is not None or header:
-            extra = list(header)
-            if reply_to is not None:
-                extra += _reverse_route(reply_to)
-            head += render(sorted(extra, key=lambda f: f[0]))
-        raw = frame(self._begin, head + render(body))
+        raw = frame(
+            self._begin,
+            b"35=%b\x0134=%d\x01%b52=%b\x01%b%b%b" % (
+                msg_type, seq, self._sender_field, format_timestamp(now), self._target_field,
+                extra, body,
+            ),
+        )
         self.store.append_outbound(seq, raw)
         self.store.set_next_sender_seq(seq + 1)
-        self.outbox.append(raw)
-        self.last_sent = now
+        if self.state is not State.DISCONNECTED:
+            self.outbox.append(raw)
+            self.last_sent = now
         return seq
 
     def logout(self, text: str, now: float, close: bool = False, reason: str = "") -> None:

@@ -1,0 +1,180 @@
+"""The engine's command journal: every command, in order, before anything announces it.
+
+Append-only file of records `length (u32) | crc32 (u32) | payload`, the
+payload a marshal'd tuple (type code, fields...). Commands are buffered by
+`append()` and written by `flush()` with one write per batch (group commit);
+fsync follows the store's policy. Replaying the journal into a fresh engine
+rebuilds books, order ids and execution ids exactly, because the engine is
+deterministic and every command carries its own time.
+
+After the session stores of a batch are flushed the gateway appends a commit
+mark (`mark_committed()`): commands after the last mark belong to a batch
+whose ExecutionReports may not all have reached the session stores, which
+recovery checks (see `Recovery` in fix_gateway.application.order_entry).
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from engine.types import (
+    AdvanceTime,
+    CancelOrder,
+    Command,
+    MassCancel,
+    MassCancelScope,
+    NewOrder,
+    OrderStatusRequest,
+    OrdType,
+    RejectOrder,
+    ReplaceOrder,
+    Side,
+    TimeInForce,
+)
+from session_store.background_sync import BackgroundSyncer
+from session_store.base import FsyncPolicy
+
+_HEADER = struct.Struct("<II")
+_COMMIT = 0  # type code of a commit mark
+_TYPES: tuple[type[NamedTuple], ...] = (
+    NewOrder, CancelOrder, ReplaceOrder, OrderStatusRequest, MassCancel, RejectOrder, AdvanceTime,
+)  # fmt: skip
+_CODE = {cls: code for code, cls in enumerate(_TYPES, start=1)}
+_ENUM_TYPES: dict[str, type[IntEnum]] = {
+    "side": Side, "ord_type": OrdType, "tif": TimeInForce, "scope": MassCancelScope,
+}  # fmt: skip
+# Per command type: (field index, enum class) of the fields marshal cannot hold as enums.
+_ENUMS: dict[type, tuple[tuple[int, type[IntEnum]], ...]] = {
+    cls: tuple((i, _ENUM_TYPES[name]) for i, name in enumerate(cls._fields) if name in _ENUM_TYPES)
+    for cls in _TYPES
+}
+
+
+class JournalCorrupt(Exception):
+    """A record in the middle of the journal is unreadable (not a torn tail)."""
+
+
+def encode_command(command: Command) -> bytes:
+    values: list[Any] = [_CODE[type(command)], *command]
+    for index, _ in _ENUMS[type(command)]:
+        values[index + 1] = int(values[index + 1])
+    payload = marshal.dumps(tuple(values))
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def decode_command(values: tuple[Any, ...]) -> Command:
+    cls = _TYPES[values[0] - 1]
+    fields = list(values[1:])
+    for index, enum in _ENUMS[cls]:
+        fields[index] = enum(fields[index])
+    return cls(*fields)  # type: ignore[return-value]
+
+
+class Entry(NamedTuple):
+    """A replayed command, and whether its batch was committed."""
+
+    command: Command
+    committed: bool
+
+
+class CommandJournal:
+    def __init__(
+        self, path: str | Path, fsync: FsyncPolicy = FsyncPolicy.BATCH,
+        fsync_interval: float = 0.05, syncer: BackgroundSyncer | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fsync_policy = FsyncPolicy(fsync)
+        self.fsync_interval = fsync_interval
+        self._syncer = syncer if self.fsync_policy is FsyncPolicy.INTERVAL else None
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._pending: list[bytes] = []
+        self._last_fsync = float("-inf")
+        self._size = os.fstat(self._fd).st_size  # bytes known good
+        self.records = 0
+
+    def replay(self) -> Iterator[Entry]:
+        """Every journaled command in order; a torn tail (from a crash) is cut off."""
+        data = self.path.read_bytes()
+        commands: list[Command] = []
+        pos = 0
+        good = 0
+        size = len(data)
+        while pos + _HEADER.size <= size:
+            length, crc = _HEADER.unpack_from(data, pos)
+            end = pos + _HEADER.size + length
+            if end > size:
+                break  # torn tail
+            payload = data[pos + _HEADER.size : end]
+            if zlib.crc32(payload) != crc:
+                if end < size:
+                    raise JournalCorrupt(f"{self.path}: bad record at offset {pos}")
+                break
+            values = marshal.loads(payload)
+            if values[0] == _COMMIT:
+                yield from (Entry(c, True) for c in commands)
+                commands.clear()
+            else:
+                commands.append(decode_command(values))
+            self.records += 1
+            pos = good = end
+        if good < size:
+            os.ftruncate(self._fd, good)
+        self._size = good
+        yield from (Entry(c, False) for c in commands)
+
+    def append(self, command: Command) -> None:
+        self._pending.append(encode_command(command))
+
+    def mark_committed(self) -> None:
+        """Everything journaled so far has had its reports stored."""
+        payload = marshal.dumps((_COMMIT,))
+        self._pending.append(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def flush(self) -> None:
+        """One write for the batch, then fsync per policy."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError:
+            os.ftruncate(self._fd, self._size)  # no half batch left behind
+            raise
+        self._size += len(data)
+        self.records += len(self._pending)
+        self._pending.clear()
+        if self.fsync_policy is FsyncPolicy.NONE:
+            return
+        if self._syncer is not None:
+            self._syncer.mark(self._fd)
+            return
+        now = time.monotonic()
+        due = now - self._last_fsync >= self.fsync_interval
+        if self.fsync_policy is FsyncPolicy.INTERVAL and not due:
+            return
+        os.fsync(self._fd)
+        self._last_fsync = now
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            if self._syncer is not None:
+                self._syncer.forget(self._fd)
+            os.fsync(self._fd)
+        finally:
+            os.close(self._fd)

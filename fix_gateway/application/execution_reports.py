@@ -1,0 +1,249 @@
+"""Engine events -> FIX 4.4 messages for the sessions that own the orders.
+
+One `ReportWriter.write(event)` call turns an event into the messages it
+announces (an ExecutionReport per order side, an OrderCancelReject, an
+OrderMassCancelReport) and sends them through the owning session, which
+stores them before they go out. ExecIDs come from the event's engine
+sequence number, so they are unique across restarts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from engine.types import (
+    Accepted,
+    Cancelled,
+    CancelRejected,
+    Event,
+    Expired,
+    MassCancelReport,
+    OrderState,
+    OrdStatus,
+    Rejected,
+    Replaced,
+    StatusReport,
+    Trade,
+    Triggered,
+)
+from fix_gateway.application.prices import PriceScale
+from fix_gateway.codec import FieldValue, render
+from fix_gateway.session.session import Session
+from fix_gateway.utc_time import format_timestamp
+
+ORD_STATUS: dict[int, bytes] = {
+    OrdStatus.NEW: b"0",
+    OrdStatus.PARTIALLY_FILLED: b"1",
+    OrdStatus.FILLED: b"2",
+    OrdStatus.CANCELED: b"4",
+    OrdStatus.REJECTED: b"8",
+    OrdStatus.PENDING_NEW: b"A",
+    OrdStatus.EXPIRED: b"C",
+}
+SIDE = {1: b"1", 2: b"2"}
+ORD_TYPE = {1: b"1", 2: b"2", 3: b"3", 4: b"4"}
+TIF = {0: b"0", 1: b"1", 3: b"3", 4: b"4", 6: b"6"}
+ADDED_LIQUIDITY = b"1"
+REMOVED_LIQUIDITY = b"2"
+
+ER = b"8"
+CANCEL_REJECT = b"9"
+MASS_CANCEL_REPORT = b"r"
+
+
+def transact_time(ts: int) -> bytes:
+    return format_timestamp(ts / 1e9)
+
+
+class ReportWriter:
+    def __init__(
+        self, sessions: Callable[[str], Session | None], scales: dict[str, PriceScale],
+    ) -> None:
+        self._session = sessions
+        self.scales = scales
+        self.touched: set[Session] = set()  # sessions with new output this batch
+        self._handlers: dict[type, Callable[[Event, float], None]] = {
+            Accepted: self._accepted,  # type: ignore[dict-item]
+            Rejected: self._rejected,  # type: ignore[dict-item]
+            Trade: self._trade,  # type: ignore[dict-item]
+            Cancelled: self._cancelled,  # type: ignore[dict-item]
+            Replaced: self._replaced,  # type: ignore[dict-item]
+            Expired: self._expired,  # type: ignore[dict-item]
+            Triggered: self._triggered,  # type: ignore[dict-item]
+            CancelRejected: self._cancel_rejected,  # type: ignore[dict-item]
+            StatusReport: self._status,  # type: ignore[dict-item]
+            MassCancelReport: self._mass_cancel_report,  # type: ignore[dict-item]
+        }
+
+    def write(self, event: Event, now: float) -> None:
+        self._handlers[type(event)](event, now)
+
+    # --- one handler per event type ---------------------------------------------------
+
+    def _accepted(self, ev: Accepted, now: float) -> None:
+        self._order_report(ev.order, b"%d" % ev.seq, b"0", ev.ts, now)
+
+    def _trade(self, ev: Trade, now: float) -> None:
+        scale = self.scales[ev.symbol]
+        last_px = scale.to_text(ev.price)
+        for order, suffix, liquidity in (
+            (ev.aggressor, b"-1", REMOVED_LIQUIDITY),
+            (ev.resting, b"-2", ADDED_LIQUIDITY),
+        ):
+            fill = [(32, ev.qty), (31, last_px), (851, liquidity)]
+            self._order_report(order, b"%d%b" % (ev.seq, suffix), b"F", ev.ts, now, fill)
+
+    def _cancelled(self, ev: Cancelled, now: float) -> None:
+        self._order_report(ev.order, b"%d" % ev.seq, b"4", ev.ts, now, text=ev.reason)
+
+    def _replaced(self, ev: Replaced, now: float) -> None:
+        self._order_report(ev.order, b"%d" % ev.seq, b"5", ev.ts, now)
+
+    def _expired(self, ev: Expired, now: float) -> None:
+        self._order_report(ev.order, b"%d" % ev.seq, b"C", ev.ts, now)
+
+    def _triggered(self, ev: Triggered, now: float) -> None:
+        self._order_report(ev.order, b"%d" % ev.seq, b"L", ev.ts, now)
+
+    def _rejected(self, ev: Rejected, now: float) -> None:
+        session = self._session(ev.session)
+        if session is None:
+            return
+        scale = self.scales.get(ev.symbol)
+        body: list[tuple[int, FieldValue]] = [
+            (37, b"NONE"), (11, ev.cl_ord_id), (17, b"%d" % ev.seq), (150, b"8"), (39, b"8"),
+            (103, ev.reason),
+        ]  # fmt: skip
+        if ev.account:
+            body.append((1, ev.account))
+        body += [(55, ev.symbol), (54, SIDE[ev.side]), (38, ev.qty), (40, ORD_TYPE[ev.ord_type])]
+        if ev.price is not None and scale is not None:
+            body.append((44, scale.to_text(ev.price)))
+        body += [(151, 0), (14, 0), (6, 0), (60, transact_time(ev.ts)), (58, ev.text)]
+        self._send(session, ER, body, now)
+
+    def _status(self, ev: StatusReport, now: float) -> None:
+        if ev.order is not None:
+            self._order_report(ev.order, b"%d" % ev.seq, b"I", ev.ts, now,
+                               cl_ord_id=ev.cl_ord_id)
+            return
+        session = self._session(ev.session)
+        if session is None:
+            return
+        self._send(session, ER, [
+            (37, b"NONE"), (11, ev.cl_ord_id), (17, b"%d" % ev.seq), (150, b"I"), (39, b"8"),
+            (103, 5), (55, ev.symbol), (54, SIDE[ev.side]), (151, 0), (14, 0), (6, 0),
+            (60, transact_time(ev.ts)), (58, "Unknown order"),
+        ], now)  # fmt: skip
+
+    def _cancel_rejected(self, ev: CancelRejected, now: float) -> None:
+        session = self._session(ev.session)
+        if session is None:
+            return
+        status = ORD_STATUS[ev.status] if ev.status is not None else b"8"
+        order_id = b"%d" % ev.order_id if ev.order_id is not None else b"NONE"
+        self._send(session, CANCEL_REJECT, [
+            (37, order_id), (11, ev.cl_ord_id), (41, ev.orig_cl_ord_id), (39, status),
+            (434, ev.response_to), (102, ev.reason), (60, transact_time(ev.ts)), (58, ev.text),
+        ], now)  # fmt: skip
+
+    def _mass_cancel_report(self, ev: MassCancelReport, now: float) -> None:
+        session = self._session(ev.session)
+        if session is None:
+            return
+        body: list[tuple[int, FieldValue]] = [
+            (37, b"MC%d" % ev.seq), (11, ev.cl_ord_id), (530, int(ev.scope)),
+            (531, int(ev.scope)), (533, ev.cancelled),
+        ]  # fmt: skip
+        if ev.symbol:
+            body.append((55, ev.symbol))
+        body.append((60, transact_time(ev.ts)))
+        self._send(session, MASS_CANCEL_REPORT, body, now)
+
+    # --- answers that need no engine event (no ExecID) ------------------------------
+
+    def cancel_reject_now(
+        self, session: Session, cl_ord_id: str, orig_cl_ord_id: str, text: str, now: float,
+        response_to: int,
+    ) -> None:
+        """OrderCancelReject for a request refused at the FIX boundary."""
+        self._send(session, CANCEL_REJECT, [
+            (37, b"NONE"), (11, cl_ord_id), (41, orig_cl_ord_id), (39, b"8"),
+            (434, response_to), (102, 99), (60, format_timestamp(now)), (58, text),
+        ], now)  # fmt: skip
+
+    def mass_cancel_reject_now(
+        self, session: Session, cl_ord_id: str, request_type: bytes, now: float, text: str,
+    ) -> None:
+        """OrderMassCancelReport with MassCancelResponse 0 (request rejected)."""
+        self._send(session, MASS_CANCEL_REPORT, [
+            (37, b"NONE"), (11, cl_ord_id), (530, request_type or b"0"), (531, b"0"),
+            (532, 99), (60, format_timestamp(now)), (58, text),
+        ], now)  # fmt: skip
+
+    def session_named(self, name: str) -> Session | None:
+        return self._session(name)
+
+    # --- building blocks -----------------------------------------------------------
+
+    def _order_report(
+        self,
+        order: OrderState,
+        exec_id: bytes,
+        exec_type: bytes,
+        ts: int,
+        now: float,
+        fill: list[tuple[int, FieldValue]] | None = None,
+        text: str | None = None,
+        cl_ord_id: str | None = None,
+    ) -> None:
+        session = self._session(order.session)
+        if session is None:
+            return
+        scale = self.scales[order.symbol]
+        body: list[tuple[int, FieldValue]] = [
+            (37, b"%d" % order.order_id), (11, cl_ord_id or order.cl_ord_id),
+        ]
+        if order.orig_cl_ord_id and cl_ord_id is None:
+            body.append((41, order.orig_cl_ord_id))
+        body += [(17, exec_id), (150, exec_type), (39, ORD_STATUS[order.status])]
+        if order.account:
+            body.append((1, order.account))
+        body += [(55, order.symbol), (54, SIDE[order.side]), (38, order.qty),
+                 (40, ORD_TYPE[order.ord_type])]
+        if order.price is not None:
+            body.append((44, scale.to_text(order.price)))
+        if order.stop_price is not None:
+            body.append((99, scale.to_text(order.stop_price)))
+        body.append((59, TIF[order.tif]))
+        if order.expire_time is not None:
+            body.append((126, transact_time(order.expire_time)))
+        if order.min_qty:
+            body.append((110, order.min_qty))
+        if order.max_floor:
+            body.append((111, order.max_floor))
+        if fill is not None:
+            body += fill
+        body += [
+            (151, order.leaves_qty), (14, order.cum_qty),
+            (6, scale.average(order.cum_value, order.cum_qty)), (60, transact_time(ts)),
+        ]  # fmt: skip
+        if text:
+            body.append((58, text))
+        self._send(session, ER, body, now)
+
+    def _send(
+        self, session: Session, msg_type: bytes, body: list[tuple[int, FieldValue]], now: float
+    ) -> None:
+        session.send_rendered(msg_type, render(body), now)
+        self.touched.add(session)
+
+
+def report_signature(msg_type: bytes, fields: dict[int, bytes]) -> bytes | None:
+    """What identifies a stored report: its ExecID, or its type and ClOrdID."""
+    if msg_type == ER:
+        return fields.get(17)
+    if msg_type in (CANCEL_REJECT, MASS_CANCEL_REPORT):
+        cl_ord_id = fields.get(11)
+        return msg_type + b":" + cl_ord_id if cl_ord_id is not None else None
+    return None

@@ -1,0 +1,320 @@
+"""Order entry: FIX application messages -> engine commands -> reports.
+
+`OrderEntry` is the application behind every order-entry session. For each
+NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest,
+OrderStatusRequest and OrderMassCancelRequest it builds one engine command
+(or a `RejectOrder` when the order is refused at the FIX boundary, e.g. a
+price off tick), journals it, runs it through the engine and writes the
+resulting reports to the sessions that own the orders. The gateway then
+flushes the journal, then the session stores, then writes to sockets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from engine.engine import MatchingEngine
+from engine.journal import CommandJournal, Entry
+from engine.types import (
+    REJ_INCORRECT_QUANTITY,
+    REJ_INVALID_PRICE_INCREMENT,
+    REJ_OTHER,
+    REJ_UNKNOWN_SYMBOL,
+    REJ_UNSUPPORTED_CHARACTERISTIC,
+    AdvanceTime,
+    CancelOrder,
+    Command,
+    Event,
+    Instrument,
+    MassCancel,
+    MassCancelScope,
+    NewOrder,
+    OrderStatusRequest,
+    OrdType,
+    RejectOrder,
+    ReplaceOrder,
+    Side,
+    TimeInForce,
+)
+from fix_gateway import tags as t
+from fix_gateway.application.execution_reports import (
+    CANCEL_REJECT,
+    MASS_CANCEL_REPORT,
+    ReportWriter,
+    report_signature,
+)
+from fix_gateway.application.prices import PriceScale, parse_quantity, scales_for
+from fix_gateway.codec import Message, parse_fields
+from fix_gateway.session.session import Session
+from fix_gateway.utc_time import parse_timestamp
+
+log = logging.getLogger("fixgw.orders")
+
+_SIDES = {b"1": Side.BUY, b"2": Side.SELL}
+_ORD_TYPES = {b"1": OrdType.MARKET, b"2": OrdType.LIMIT, b"3": OrdType.STOP,
+              b"4": OrdType.STOP_LIMIT}
+_TIFS = {b"0": TimeInForce.DAY, b"1": TimeInForce.GTC, b"3": TimeInForce.IOC,
+         b"4": TimeInForce.FOK, b"6": TimeInForce.GTD}
+_MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
+
+
+class BoundaryReject(Exception):
+    """An order that cannot become an engine command as sent: (reason, text)."""
+
+    def __init__(self, reason: int, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+
+
+class OrderEntry:
+    def __init__(
+        self,
+        engine: MatchingEngine,
+        journal: CommandJournal,
+        instruments: Iterable[Instrument],
+        sessions: Callable[[str], Session | None],
+    ) -> None:
+        self.engine = engine
+        self.journal = journal
+        self.instruments = {i.symbol: i for i in instruments}
+        self.scales: dict[str, PriceScale] = scales_for(self.instruments)
+        self.reports = ReportWriter(sessions, self.scales)
+        self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
+            b"D": self._new_order,
+            b"F": self._cancel,
+            b"G": self._replace,
+            b"H": self._status,
+            b"q": self._mass_cancel,
+        }
+
+    # --- the session's Application interface ------------------------------------------
+
+    def on_message(self, session: Session, msg: Message, now: float) -> None:
+        handler = self._handlers.get(msg.msg_type)
+        if handler is None:
+            session.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type",
+                                    now)
+            return
+        handler(session, msg, now)
+
+    def submit(self, command: Command, now: float) -> list[Event]:
+        """Journal a command, run it, write its reports."""
+        self.journal.append(command)
+        events = self.engine.process(command)
+        write = self.reports.write
+        for event in events:
+            write(event, now)
+        return events
+
+    def advance_time(self, now: float) -> None:
+        self.submit(AdvanceTime(int(now * 1e9)), now)
+
+    # --- FIX -> commands ---------------------------------------------------------
+
+    def _new_order(self, session: Session, msg: Message, now: float) -> None:
+        get = msg.get
+        ts = int(now * 1e9)
+        cl_ord_id = (get(11) or b"").decode("latin-1")
+        symbol = (get(55) or b"").decode("latin-1")
+        account = (get(1) or b"").decode("latin-1")
+        side = _SIDES.get(get(54) or b"")
+        ord_type = _ORD_TYPES.get(get(40) or b"")
+        qty = parse_quantity(get(38) or b"")
+        try:
+            if side is None:
+                raise BoundaryReject(REJ_UNSUPPORTED_CHARACTERISTIC,
+                                     "Side(54) must be 1 (buy) or 2 (sell)")
+            if ord_type is None:
+                raise BoundaryReject(REJ_UNSUPPORTED_CHARACTERISTIC,
+                                     "OrdType(40) must be 1, 2, 3 or 4")
+            if qty is None:
+                raise BoundaryReject(REJ_INCORRECT_QUANTITY,
+                                     "OrderQty(38) missing or not a whole number")
+            scale = self.scales.get(symbol)
+            if scale is None:
+                raise BoundaryReject(REJ_UNKNOWN_SYMBOL, f"Unknown symbol {symbol!r}")
+            tif = _TIFS.get(get(59) or b"0")
+            if tif is None:
+                raise BoundaryReject(REJ_UNSUPPORTED_CHARACTERISTIC,
+                                     "TimeInForce(59) must be 0, 1, 3, 4 or 6")
+            command = NewOrder(
+                ts, session.config.name, account, cl_ord_id, symbol, side, ord_type, qty,
+                self._price(scale, get(44), "Price(44)"),
+                self._price(scale, get(99), "StopPx(99)"),
+                tif,
+                self._expire_time(get(126)),
+                self._optional_qty(get(110), "MinQty(110)"),
+                self._optional_qty(get(111), "MaxFloor(111)"),
+            )
+        except BoundaryReject as exc:
+            self.submit(RejectOrder(
+                ts, session.config.name, account, cl_ord_id, symbol, side or Side.BUY,
+                ord_type or OrdType.LIMIT, qty or 0, exc.reason, exc.text,
+            ), now)  # fmt: skip
+            return
+        self.submit(command, now)
+
+    def _cancel(self, session: Session, msg: Message, now: float) -> None:
+        side = _SIDES.get(msg.get(54) or b"", Side.BUY)
+        self.submit(CancelOrder(
+            int(now * 1e9), session.config.name, _text(msg, 11), _text(msg, 41),
+            _text(msg, 55), side,
+        ), now)  # fmt: skip
+
+    def _replace(self, session: Session, msg: Message, now: float) -> None:
+        get = msg.get
+        symbol = _text(msg, 55)
+        scale = self.scales.get(symbol)
+        qty = parse_quantity(get(38) or b"")
+        try:
+            if scale is None:
+                raise BoundaryReject(REJ_UNKNOWN_SYMBOL, f"Unknown symbol {symbol!r}")
+            if qty is None:
+                raise BoundaryReject(REJ_INCORRECT_QUANTITY,
+                                     "OrderQty(38) missing or not a whole number")
+            price = self._price(scale, get(44), "Price(44)")
+            stop = self._price(scale, get(99), "StopPx(99)")
+        except BoundaryReject as exc:
+            # No engine event, so no ExecID needed: answer directly.
+            self.reports.cancel_reject_now(
+                session, _text(msg, 11), _text(msg, 41), exc.text, now, response_to=2)
+            return
+        self.submit(ReplaceOrder(
+            int(now * 1e9), session.config.name, _text(msg, 11), _text(msg, 41), symbol,
+            _SIDES.get(get(54) or b"", Side.BUY), qty, price, stop,
+        ), now)  # fmt: skip
+
+    def _status(self, session: Session, msg: Message, now: float) -> None:
+        self.submit(OrderStatusRequest(
+            int(now * 1e9), session.config.name, _text(msg, 11), _text(msg, 55),
+            _SIDES.get(msg.get(54) or b"", Side.BUY),
+        ), now)  # fmt: skip
+
+    def _mass_cancel(self, session: Session, msg: Message, now: float) -> None:
+        scope = _MASS_SCOPES.get(msg.get(530) or b"")
+        if scope is None:
+            self.reports.mass_cancel_reject_now(
+                session, _text(msg, 11), msg.get(530) or b"", now,
+                "MassCancelRequestType(530) must be 1 (by symbol) or 7 (all orders)")
+            return
+        symbol = _text(msg, 55) or None
+        if scope is MassCancelScope.SYMBOL and symbol is None:
+            self.reports.mass_cancel_reject_now(
+                session, _text(msg, 11), b"1", now, "Symbol(55) required to cancel by symbol")
+            return
+        self.submit(MassCancel(int(now * 1e9), session.config.name, _text(msg, 11), scope,
+                               symbol), now)
+
+    # --- field conversions ------------------------------------------------------------
+
+    @staticmethod
+    def _price(scale: PriceScale, text: bytes | None, name: str) -> int | None:
+        if text is None:
+            return None
+        ticks = scale.to_ticks(text)
+        if ticks is None:
+            raise BoundaryReject(
+                REJ_INVALID_PRICE_INCREMENT,
+                f"{name} {text.decode('latin-1')} is not a multiple of the tick size "
+                f"{scale.to_text(1).decode()}",
+            )
+        return ticks
+
+    @staticmethod
+    def _optional_qty(text: bytes | None, name: str) -> int:
+        if text is None:
+            return 0
+        qty = parse_quantity(text)
+        if qty is None or qty < 0:
+            raise BoundaryReject(REJ_INCORRECT_QUANTITY, f"{name} must be a whole number")
+        return qty
+
+    @staticmethod
+    def _expire_time(text: bytes | None) -> int | None:
+        if text is None:
+            return None
+        seconds = parse_timestamp(text)
+        if seconds is None:
+            raise BoundaryReject(REJ_OTHER, "ExpireTime(126) is not a UTCTimestamp")
+        return int(round(seconds * 1e9))
+
+    # --- recovery -------------------------------------------------------------------
+
+    def recover(self, entries: Iterable[Entry], now: float) -> int:
+        """Replay the journal into the engine; store reports a crash lost.
+
+        Reports of committed batches are in the session stores. For the last,
+        uncommitted batch each session's reports were written by one write
+        (all or nothing): if a session's store lacks its first report of that
+        batch, all of that session's reports of the batch are stored now, and
+        its client gets them by ResendRequest when it logs on.
+        """
+        replayed = 0
+        pending: list[Event] = []
+        for entry in entries:
+            events = self.engine.process(entry.command)
+            replayed += 1
+            if not entry.committed:
+                pending.extend(events)
+        if pending:
+            self._restore_lost_reports(pending, now)
+        return replayed
+
+    def _restore_lost_reports(self, events: list[Event], now: float) -> None:
+        # Render the batch's reports without sending, to see what each session should hold.
+        capture = _CapturingSessions()
+        probe = ReportWriter(capture.get, self.scales)
+        for event in events:
+            probe.write(event, now)
+        for name, bodies in capture.sent.items():
+            session = self.reports.session_named(name)
+            if session is None or _store_has(session, bodies[0]):
+                continue
+            log.warning("event=recovered_reports session=%s count=%d", name, len(bodies))
+            for msg_type, body in bodies:
+                session.send_rendered(msg_type, body, now)
+
+
+def _text(msg: Message, tag: int) -> str:
+    return (msg.get(tag) or b"").decode("latin-1")
+
+
+class _CapturingSessions:
+    """Stands in for sessions during recovery: records what would be sent."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, list[tuple[bytes, bytes]]] = {}
+
+    def get(self, name: str) -> _Capture:
+        return _Capture(self.sent.setdefault(name, []))
+
+
+class _Capture:
+    def __init__(self, sink: list[tuple[bytes, bytes]]) -> None:
+        self._sink = sink
+
+    def send_rendered(self, msg_type: bytes, body: bytes, now: float, extra: bytes = b"") -> int:
+        self._sink.append((msg_type, body))
+        return 0
+
+
+def _store_has(session: Session, report: tuple[bytes, bytes], depth: int = 2000) -> bool:
+    """Whether the session's recent outbound messages include `report`."""
+    msg_type, body = report
+    parsed = parse_fields(b"35=" + msg_type + b"\x01" + body)
+    if parsed is None:
+        return False
+    wanted = report_signature(msg_type, dict(zip(parsed[0], parsed[1], strict=True)))
+    last = session.store.next_sender_seq - 1
+    for _, raw in session.store.get_range(max(1, last - depth), last):
+        stored = parse_fields(raw)
+        if stored is None:
+            continue
+        fields = dict(zip(stored[0], stored[1], strict=True))
+        stored_type = fields.get(35, b"")
+        if stored_type in (b"8", CANCEL_REJECT, MASS_CANCEL_REPORT) and \
+                report_signature(stored_type, fields) == wanted:
+            return True
+    return False
