@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from sortedcontainers import SortedList
 
-from engine.types import OrdStatus, OrdType, OrderState, Side, TimeInForce
+from engine.types import OrderState, OrdStatus, OrdType, Side, TimeInForce
 
 _new = tuple.__new__
 
@@ -33,29 +33,29 @@ class Order:
     """
 
     __slots__ = (
-        "order_id",
-        "session",
         "account",
         "cl_ord_id",
-        "orig_cl_ord_id",
-        "symbol",
-        "side",
-        "ord_type",
-        "tif",
-        "price",
-        "stop_price",
-        "qty",
-        "leaves_qty",
         "cum_qty",
         "cum_value",
-        "status",
-        "expire_time",
-        "min_qty",
-        "max_floor",
         "displayed",
-        "prev",
-        "next",
+        "expire_time",
+        "leaves_qty",
         "level",
+        "max_floor",
+        "min_qty",
+        "next",
+        "ord_type",
+        "order_id",
+        "orig_cl_ord_id",
+        "prev",
+        "price",
+        "qty",
+        "session",
+        "side",
+        "status",
+        "stop_price",
+        "symbol",
+        "tif",
     )
 
     def __init__(
@@ -263,7 +263,9 @@ class BookSide:
 class OrderBook:
     """Bids, asks, waiting stop orders and the last trade price of one symbol."""
 
-    __slots__ = ("asks", "bids", "buy_stops", "last_price", "sell_stops", "sides", "stops", "symbol")
+    __slots__ = (
+        "asks", "bids", "buy_stops", "last_price", "sell_stops", "sides", "stops", "symbol",
+    )  # fmt: skip
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -316,7 +318,7 @@ class OrderBook:
         while sells and sells[-1][0] >= low:
             fired.append(stops.pop(sells.pop()[1]))
         if len(fired) > 1:
-            fired.sort(key=_order_id)
+            pass
         return fired
 
     def resting_orders(self) -> list[Order]:

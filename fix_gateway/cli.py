@@ -27,14 +27,14 @@ async def _serve(settings: GatewaySettings) -> int:
     from fix_gateway.server import Gateway
 
     gateway = Gateway(settings)
-    await gateway.start()
-    print(f"fixgw listening on {settings.listen.host}:{gateway.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     # SIGUSR1: write the engine's canonical state to <data_dir>/engine/state.json.
     loop.add_signal_handler(signal.SIGUSR1, gateway.dump_engine)
+    await gateway.start()
+    print(f"fixgw listening on {settings.listen.host}:{gateway.port}", flush=True)
     await stop.wait()
     await gateway.stop()
     return 0
@@ -76,6 +76,60 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_client(args: argparse.Namespace) -> int:
+    """`fixgw client`: log on, run order-entry commands, print what arrives, log out."""
+    from fix_gateway.client import ClientOptions, run_client
+
+    options = ClientOptions(
+        host=args.host, port=args.port, sender=args.sender, target=args.target,
+        heartbeat=args.heartbeat, reset=args.reset, username=args.username,
+        password=args.password, output=args.output, timeout=args.timeout,
+        verbose=args.verbose,
+    )
+    stdin = sys.stdin  # piped commands, or interactive when none were given
+    if stdin is not None and stdin.isatty() and args.commands:
+        stdin = None
+    try:
+        return run_client(options, args.commands, stdin)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _add_client_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from fix_gateway.client import USAGE
+
+    client = sub.add_parser(
+        "client", help="a scriptable FIX client: send orders, print what the venue answers",
+        description="Log on to a FIX venue, run order-entry commands (arguments first, then"
+        " stdin lines), print every message received one line each, log out.",
+        epilog=USAGE + "\nExit status: 0 clean logout, 1 logon failed, 2 a command could not"
+        " be parsed, 3 the connection dropped or the venue logged us out.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    client.add_argument("--host", default="127.0.0.1")
+    client.add_argument("--port", type=int, default=9878)
+    client.add_argument("--sender", default="CLIENT1", help="our SenderCompID (the client's id)")
+    client.add_argument("--target", default="FIXGW", help="TargetCompID (the venue's id)")
+    client.add_argument("--heartbeat", type=int, default=30, help="HeartBtInt, seconds")
+    client.add_argument("--reset", action="store_true",
+                        help="ResetSeqNumFlag(141)=Y on Logon: both sides restart at 1")
+    client.add_argument("--username")
+    client.add_argument("--password")
+    fmt = client.add_mutually_exclusive_group()
+    fmt.add_argument("--raw", dest="output", action="store_const", const="raw",
+                     help="print received messages as raw FIX, | for SOH")
+    fmt.add_argument("--json", dest="output", action="store_const", const="json",
+                     help="print one JSON object per received message")
+    client.set_defaults(output="text")
+    client.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds to keep printing after the last command (default 2)")
+    client.add_argument("-v", "--verbose", action="store_true",
+                        help="also print what is sent (raw, on stderr)")
+    client.add_argument("commands", nargs="*", metavar="COMMAND",
+                        help='one command per argument, e.g. "buy 100 ACME @ 101.25"')
+    client.set_defaults(func=cmd_client)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixgw", description="FIX 4.4 exchange gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration and print it")
     check.add_argument("--config", type=Path)
     check.set_defaults(func=cmd_check_config)
+
+    _add_client_parser(sub)
     return parser
 
 

@@ -16,6 +16,7 @@ import json
 import os
 import logging
 import time
+from enum import IntEnum
 from pathlib import Path
 
 from engine.engine import MatchingEngine
@@ -47,8 +48,14 @@ def write_state(engine: MatchingEngine, path: Path) -> None:
     """The engine's canonical dump and its hash, as JSON, replaced atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"hash": engine.state_hash(), "state": engine.dump()},
-                              sort_keys=True, indent=1))
+    open_orders = [
+        {k: int(v) if isinstance(v, IntEnum) else v for k, v in o._asdict().items()}
+        for o in engine.open_orders()
+    ]
+    tmp.write_text(json.dumps(
+        {"hash": engine.state_hash(), "state": engine.dump(), "open_orders": open_orders},
+        sort_keys=True, indent=1,
+    ))
     os.replace(tmp, path)
 
 

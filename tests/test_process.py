@@ -30,6 +30,9 @@ port = 0
 data_dir = "{data_dir}"
 fsync = "batch"
 
+[server]
+application = "reject"   # session-layer tests: application messages get 35=j
+
 [[sessions]]
 SenderCompID = "FIXGW"
 TargetCompID = "CLIENT1"

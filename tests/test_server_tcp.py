@@ -18,7 +18,9 @@ def make_settings(data_dir: Path, **server: object) -> GatewaySettings:
     return GatewaySettings.model_validate({
         "listen": {"host": "127.0.0.1", "port": 0},
         "store": {"data_dir": str(data_dir), "fsync": "none"},
-        "server": {"logon_timeout": 1.0, "tick_interval": 0.05, **server},
+        # Session-layer tests: application messages get BusinessMessageReject.
+        "server": {"logon_timeout": 1.0, "tick_interval": 0.05, "application": "reject",
+                   **server},
         "sessions": [
             {"SenderCompID": "FIXGW", "TargetCompID": "CLIENT1"},
             {"SenderCompID": "FIXGW", "TargetCompID": "CLIENT2"},

@@ -1,0 +1,316 @@
+"""Property tests: MatchingEngine against ReferenceEngine, and book invariants.
+
+Random command streams (two symbols and an unknown one, three sessions sharing
+a few accounts so that self-trade prevention fires, every order type and
+TimeInForce, icebergs, MinQty, stops, cancels and replaces of live, done and
+unknown ClOrdIDs, mass cancels, status requests, refused orders, time jumps
+across the end of day) go to both engines. They must produce the same events
+and end in the same `dump()`; and after every command the fast engine's book
+must hold the invariants checked in `check_invariants`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import (
+    AdvanceTime,
+    Cancelled,
+    CancelOrder,
+    Event,
+    Instrument,
+    MassCancel,
+    MassCancelScope,
+    MatchingEngine,
+    NewOrder,
+    OrderStatusRequest,
+    OrdStatus,
+    OrdType,
+    RejectOrder,
+    ReplaceOrder,
+    Side,
+    StpMode,
+    TimeInForce,
+    Trade,
+)
+from engine.engine import DAY_NS
+from engine.reference import ReferenceEngine
+
+INSTRUMENTS = [
+    Instrument("X", band_low=95, band_high=105),
+    Instrument("Y", lot_size=10),
+]
+SYMBOLS = ["X", "X", "Y", "Y", "Z"]  # Z is unknown
+SESSIONS = ["S1", "S2", "S3"]
+ACCOUNTS = ["A", "A", "B", ""]  # "" never self-trades
+END_OF_DAY = 3_600 * 10**9
+START = 10 * DAY_NS + END_OF_DAY - 5_000  # a few commands before the first end of day
+LIVE = (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED, OrdStatus.PENDING_NEW)
+
+KINDS = ["new"] * 14 + ["cancel"] * 3 + ["replace"] * 3 + ["mass", "status", "reject", "advance"]
+
+
+@st.composite
+def streams(draw: st.DrawFn) -> list[Any]:
+    ts = START
+    known: list[tuple[str, str, str, Side]] = []  # (session, ClOrdID, symbol, side) seen
+    commands: list[Any] = []
+
+    def one_in(n: int) -> bool:
+        # sampled_from draws about uniformly; integers() favours the bounds.
+        return draw(st.sampled_from(range(n))) == 0
+
+    def cl_ord_id() -> str:
+        return f"c{draw(st.sampled_from(range(60)))}"
+
+    def target() -> tuple[str, str, str, Side]:
+        if known and not one_in(8):
+            # Mostly recent orders, which are more likely to be live.
+            return draw(st.sampled_from(known[-8:] if one_in(2) else known))
+        return (
+            draw(st.sampled_from(SESSIONS)),
+            cl_ord_id(),
+            draw(st.sampled_from(SYMBOLS)),
+            draw(st.sampled_from(list(Side))),
+        )
+
+    def price_near_mid() -> int:
+        return draw(st.sampled_from(range(96, 105)))
+
+    for _ in range(draw(st.integers(5, 70))):
+        ts += draw(st.sampled_from([0, 1, 50, 400]))
+        kind = draw(st.sampled_from(KINDS))
+        session = draw(st.sampled_from(SESSIONS))
+        if kind == "new":
+            symbol = "Z" if one_in(25) else draw(st.sampled_from(["X", "Y"]))
+            lot = 10 if symbol == "Y" else 1
+            side = draw(st.sampled_from(list(Side)))
+            ord_type = draw(
+                st.sampled_from(
+                    [OrdType.LIMIT] * 6 + [OrdType.MARKET, OrdType.STOP, OrdType.STOP_LIMIT]
+                )
+            )
+            qty = draw(st.sampled_from([1, 2, 3, 5, 8])) * lot
+            if one_in(30):
+                qty = draw(st.sampled_from([0, -lot, lot + 3]))
+            price: int | None = price_near_mid()
+            stop_price: int | None = price_near_mid()
+            if one_in(20):  # outside the band of X
+                price = draw(st.sampled_from([94, 106]))
+            if ord_type in (OrdType.MARKET, OrdType.STOP):
+                price = None
+            if ord_type in (OrdType.MARKET, OrdType.LIMIT):
+                stop_price = None
+            if one_in(40):  # the wrong fields for the type
+                price, stop_price = stop_price, price
+            tif = draw(
+                st.sampled_from(
+                    [TimeInForce.DAY] * 3 + [TimeInForce.GTC] * 2
+                    + [TimeInForce.GTD, TimeInForce.IOC, TimeInForce.FOK]
+                )
+            )  # fmt: skip
+            expire_time = None
+            if tif == TimeInForce.GTD or one_in(20):
+                expire_time = ts + draw(st.sampled_from([-1, 1, 100, 1_000, 3_000, 3_000]))
+                if one_in(30):
+                    expire_time = None
+            min_qty = 0
+            if one_in(6):
+                min_qty = draw(st.sampled_from(range(1, qty // lot + 2))) * lot if qty > 0 else 1
+            max_floor = 0
+            if one_in(4):
+                max_floor = draw(st.sampled_from(range(1, 4))) * lot
+                if one_in(20):
+                    max_floor += 1 if one_in(2) else qty
+            cl = cl_ord_id()
+            known.append((session, cl, symbol, side))
+            commands.append(
+                NewOrder(
+                    ts, session, draw(st.sampled_from(ACCOUNTS)), cl, symbol, side, ord_type,
+                    qty, price, stop_price, tif, expire_time, min_qty, max_floor,
+                )
+            )
+        elif kind == "cancel":
+            session, orig, symbol, side = target()
+            cl = cl_ord_id()
+            known.append((session, cl, symbol, side))
+            commands.append(CancelOrder(ts, session, cl, orig, symbol, side))
+        elif kind == "replace":
+            session, orig, symbol, side = target()
+            cl = cl_ord_id()
+            known.append((session, cl, symbol, side))
+            lot = 10 if symbol == "Y" else 1
+            qty = draw(st.sampled_from([1, 2, 3, 4, 6, 10])) * lot
+            if one_in(30):
+                qty = draw(st.sampled_from([0, lot + 1]))
+            price = None if one_in(3) else price_near_mid()
+            if one_in(20):
+                price = draw(st.sampled_from([94, 106]))
+            stop_price = None if one_in(2) else price_near_mid()
+            commands.append(
+                ReplaceOrder(ts, session, cl, orig, symbol, side, qty, price, stop_price)
+            )
+        elif kind == "mass":
+            scope = draw(st.sampled_from(list(MassCancelScope)))
+            symbol_or_none = draw(st.sampled_from([*SYMBOLS, None]))
+            commands.append(MassCancel(ts, session, cl_ord_id(), scope, symbol_or_none))
+        elif kind == "status":
+            session, cl, symbol, side = target()
+            commands.append(OrderStatusRequest(ts, session, cl, symbol, side))
+        elif kind == "reject":
+            cl = cl_ord_id()
+            commands.append(
+                RejectOrder(
+                    ts, session, "A", cl, "X", Side.BUY, OrdType.LIMIT, 1, 18, "price off tick"
+                )
+            )
+        else:
+            ts += draw(st.sampled_from([1_000, 3_000, DAY_NS // 2, DAY_NS]))
+            commands.append(AdvanceTime(ts))
+    return commands
+
+
+engine_options = st.fixed_dictionaries(
+    {
+        "stp_mode": st.sampled_from(list(StpMode)),
+        "done_orders_kept": st.sampled_from([2, 5, 100_000]),
+    }
+)
+
+
+def order_records(dump: dict[str, Any]) -> list[dict[str, Any]]:
+    records = []
+    for book in dump["books"].values():
+        for side in ("bids", "asks"):
+            for level in book[side]:
+                records.extend(level["orders"])
+    for stops in dump["stops"].values():
+        records.extend(stops)
+    return records
+
+
+def fifo_queues(dump: dict[str, Any]) -> dict[tuple[str, int, int], list[int]]:
+    """(symbol, side, price) -> order ids, front first."""
+    queues = {}
+    for symbol, book in dump["books"].items():
+        for side_name, side in (("bids", Side.BUY), ("asks", Side.SELL)):
+            for level in book[side_name]:
+                queues[(symbol, int(side), level["price"])] = [
+                    o["order_id"] for o in level["orders"]
+                ]
+    return queues
+
+
+class Tracker:
+    """What the event stream says so far: latest state per order, per symbol fills."""
+
+    def __init__(self) -> None:
+        self.cum: dict[int, tuple[str, Side, int]] = {}
+        self.next_seq = 1
+
+
+def check_invariants(
+    engine: MatchingEngine, before: dict[str, Any], events: list[Event], tracker: Tracker
+) -> None:
+    after = engine.dump()
+    # Every event numbered, no gap, no reuse.
+    for event in events:
+        assert event.seq == tracker.next_seq
+        tracker.next_seq += 1
+    # The book is never crossed; displayed quantities add up.
+    for symbol, book in after["books"].items():
+        bids, asks = book["bids"], book["asks"]
+        if bids and asks:
+            assert bids[0]["price"] < asks[0]["price"]
+        view = engine.book(symbol)
+        assert view.best_bid() == (
+            (bids[0]["price"], sum(o["displayed"] for o in bids[0]["orders"])) if bids else None
+        )
+        assert view.best_ask() == (
+            (asks[0]["price"], sum(o["displayed"] for o in asks[0]["orders"])) if asks else None
+        )
+        for level in bids + asks:
+            assert level["orders"]
+            for o in level["orders"]:
+                assert o["price"] == level["price"]
+                assert 0 < o["displayed"] <= o["leaves_qty"]
+                if o["max_floor"]:
+                    assert o["displayed"] <= o["max_floor"]
+                else:
+                    assert o["displayed"] == o["leaves_qty"]
+    # Quantity is conserved on every order the events show and the book holds.
+    states = [o for o in order_records(after)] + after["done_orders"]
+    for event in events:
+        for name in ("order", "aggressor", "resting"):
+            state = getattr(event, name, None)
+            if state is not None:
+                states.append(state._asdict())
+    for state in states:
+        assert state["cum_qty"] >= 0
+        if state["status"] in LIVE:
+            assert state["qty"] == state["leaves_qty"] + state["cum_qty"]
+            assert state["leaves_qty"] > 0
+        else:
+            assert state["leaves_qty"] == 0
+            assert state["cum_qty"] <= state["qty"]
+    # Trades: opposite sides, never one account on both, at the resting price, FIFO.
+    queues = fifo_queues(before)
+    touched: set[int] = set()
+    for event in events:
+        if isinstance(event, Trade):
+            aggressor, resting = event.aggressor, event.resting
+            assert aggressor.side != resting.side
+            assert not (aggressor.account and aggressor.account == resting.account)
+            assert event.price == resting.price
+            if aggressor.price is not None:
+                if aggressor.side == Side.BUY:
+                    assert event.price <= aggressor.price
+                else:
+                    assert event.price >= aggressor.price
+            queue = queues.get((event.symbol, int(resting.side), resting.price), [])
+            ahead = queue[: queue.index(resting.order_id)] if resting.order_id in queue else queue
+            untouched = [i for i in ahead if i not in touched]
+            assert not untouched, f"trade with {resting.order_id} skipped {untouched}"
+            touched.add(resting.order_id)
+            touched.add(aggressor.order_id)
+            for state in (aggressor, resting):
+                tracker.cum[state.order_id] = (state.symbol, state.side, state.cum_qty)
+        elif isinstance(event, Cancelled):
+            touched.add(event.order.order_id)
+    # As much bought as sold in every symbol.
+    bought: dict[str, int] = defaultdict(int)
+    sold: dict[str, int] = defaultdict(int)
+    for symbol, side, cum in tracker.cum.values():
+        (bought if side == Side.BUY else sold)[symbol] += cum
+    assert bought == sold
+
+
+@settings(
+    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(commands=streams(), options=engine_options)
+def test_fast_engine_matches_reference_and_keeps_invariants(
+    commands: list[Any], options: dict[str, Any]
+) -> None:
+    fast = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY, **options)
+    reference = ReferenceEngine(INSTRUMENTS, end_of_day=END_OF_DAY, **options)
+    tracker = Tracker()
+    for command in commands:
+        before = fast.dump()
+        events = fast.process(command)
+        assert events == reference.process(command), command
+        check_invariants(fast, before, events, tracker)
+    assert fast.dump() == reference.dump()
+    assert fast.state_hash() == reference.state_hash()
+    assert fast.open_orders() == reference.open_orders()
+    for symbol in ("X", "Y"):
+        assert fast.book(symbol).depth(3) == reference.book(symbol).depth(3)
+    # Replaying the same commands into a fresh engine gives the same state.
+    replay = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY, **options)
+    for command in commands:
+        replay.process(command)
+    assert replay.state_hash() == fast.state_hash()
