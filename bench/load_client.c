@@ -13,8 +13,12 @@
  * PREFIX + 8 digits = the order's index in its stream, so an answer maps to
  * its order with one memmem for "\x0111=" and eight digits.
  *
- * One thread busy-polls every socket (non-blocking recv/send), so it reacts
- * within a microsecond or two; put it on its own core. Output: one JSON line.
+ * One thread drives every socket (non-blocking recv/send). When there is
+ * nothing to do it sleeps in ppoll until an answer arrives or the next paced
+ * send is due (timer slack 1 ns), which leaves its core free for others on a
+ * shared machine and adds a few microseconds of wake-up to each latency;
+ * LOAD_CLIENT_SPIN=1 busy-polls instead (a core of its own, ~1 us reaction).
+ * Output: one JSON line.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -27,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -81,6 +86,8 @@ static uint64_t c_first_new, c_first_fill, c_first_cancel, c_first_reject, c_fir
     c_first_other, c_er, c_fills, c_cxlrej, c_heartbeat, c_testreq, c_sess_reject, c_bizrej,
     c_logout, c_unknown_id, c_window_stalls, c_late_sends;
 static char first_error[512];
+static uint64_t g_io; /* bytes moved either way: progress marker */
+static int g_spin;    /* busy-poll instead of blocking in ppoll when idle */
 
 static int64_t now_ns(void) {
     struct timespec ts;
@@ -214,6 +221,7 @@ static int flush_write(Sess *s) {
         ssize_t n = send(s->fd, s->blob + s->wpos, s->wend - s->wpos, MSG_NOSIGNAL);
         if (n > 0) {
             s->wpos += (uint64_t)n;
+            g_io += (uint64_t)n;
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
@@ -335,6 +343,7 @@ static int pump_read(Sess *s) {
             return -1;
         }
         int64_t t = now_ns();
+        g_io += (uint64_t)n;
         s->rlen += (size_t)n;
         size_t pos = 0;
         while (s->rlen - pos >= 16) {
@@ -401,6 +410,7 @@ static void logout_all(void) {
     for (int i = 0; i < NS; i++) {
         Sess *s = &S[i];
         if (s->logout_rec == UINT32_MAX || s->logged_out) continue;
+        if (s->wpos < s->wend && s->wend != s->recs[s->logout_rec].off) s->wpos = s->wend;
         queue_records(s, s->logout_rec, s->logout_rec + 1);
     }
     int64_t deadline = now_ns() + 3000000000LL;
@@ -425,6 +435,9 @@ static int cmd_run(int argc, char **argv) {
     int paced = strcmp(mode, "paced") == 0;
     if (!paced && strcmp(mode, "max") != 0) return -1;
     uint32_t window = (uint32_t)atol(argv[5]);
+    const char *spin = getenv("LOAD_CLIENT_SPIN");
+    g_spin = spin && *spin && strcmp(spin, "0") != 0;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* wake on time: no 50 us timer slack */
     double timeout_s = atof(argv[6]);
     int a = 7;
     double rate = 0;
@@ -445,6 +458,7 @@ static int cmd_run(int argc, char **argv) {
     int failed = 0;
     while (acked < total && !failed) {
         int64_t t = now_ns();
+        uint64_t io_before = g_io, sent_before = sent;
         if (paced) {
             /* global schedule: order k is due at t0 + k * period, sessions in turn */
             while (sent < total) {
@@ -495,6 +509,26 @@ static int cmd_run(int argc, char **argv) {
             }
         }
         if (first_error[0] && (c_sess_reject || c_bizrej || c_logout)) failed = 1;
+        if (!g_spin && !failed && g_io == io_before && sent == sent_before) {
+            /* idle: sleep until an answer arrives, the socket drains, or the next send is due */
+            int64_t wait = 100000000; /* 100 ms, to check the timeout */
+            if (paced && sent < total) {
+                Sess *s = &S[gseq % NS];
+                if (s->next - s->acked < window) {
+                    wait = t0 + (int64_t)((double)gseq * period_ns) - now_ns();
+                }
+            }
+            if (wait > 0) {
+                struct pollfd pfd[MAX_SESSIONS];
+                for (int i = 0; i < NS; i++) {
+                    pfd[i].fd = S[i].fd;
+                    pfd[i].events = POLLIN | (S[i].wpos < S[i].wend ? POLLOUT : 0);
+                    pfd[i].revents = 0;
+                }
+                struct timespec ts = {wait / 1000000000, wait % 1000000000};
+                ppoll(pfd, NS, &ts, NULL);
+            }
+        }
         if (now_ns() - last_progress > (int64_t)(timeout_s * 1e9)) {
             if (!first_error[0])
                 snprintf(first_error, sizeof first_error,
@@ -536,7 +570,7 @@ static int cmd_run(int argc, char **argv) {
            "\"execution_reports\":%llu,\"fills\":%llu,\"cancel_rejects\":%llu,"
            "\"heartbeats\":%llu,\"test_requests\":%llu,\"session_rejects\":%llu,"
            "\"business_rejects\":%llu,\"other_ids\":%llu,\"window_stalls\":%llu,"
-           "\"late_sends\":%llu,\"client_cpu_s\":%.3f,\"failed\":%s,\"error\":\"%s\"}\n",
+           "\"late_sends\":%llu,\"spin\":%d,\"client_cpu_s\":%.3f,\"failed\":%s,\"error\":\"%s\"}\n",
            mode, NS, window, rate, (unsigned long long)total, (unsigned long long)sent,
            (unsigned long long)acked, elapsed,
            t_end_send ? (double)(t_end_send - t0) / 1e9 : 0.0, elapsed > 0 ? acked / elapsed : 0,
@@ -549,7 +583,7 @@ static int cmd_run(int argc, char **argv) {
            (unsigned long long)c_heartbeat, (unsigned long long)c_testreq,
            (unsigned long long)c_sess_reject, (unsigned long long)c_bizrej,
            (unsigned long long)c_unknown_id, (unsigned long long)c_window_stalls,
-           (unsigned long long)c_late_sends, cpu, failed ? "true" : "false", err);
+           (unsigned long long)c_late_sends, g_spin, cpu, failed ? "true" : "false", err);
     fflush(stdout);
     return failed ? 1 : 0;
 }

@@ -318,7 +318,7 @@ class OrderBook:
         while sells and sells[-1][0] >= low:
             fired.append(stops.pop(sells.pop()[1]))
         if len(fired) > 1:
-            pass
+            fired.sort(key=_order_id)
         return fired
 
     def resting_orders(self) -> list[Order]:

@@ -83,28 +83,26 @@ class Message:
     Lookups by tag return the first occurrence.
     """
 
-    __slots__ = ("_index", "raw", "tags", "values")
+    __slots__ = ("_pos", "raw", "tags", "values")
 
     def __init__(self, tags: Sequence[int], values: list[bytes], raw: bytes = b"") -> None:
-        self.tags = tags
+        self.tags = tags if tags.__class__ is tuple else tuple(tags)
         self.values = values
         self.raw = raw
-        self._index: dict[int, bytes] | None = None
-
-    def _build_index(self) -> dict[int, bytes]:
-        index: dict[int, bytes] = {}
-        for tag, value in zip(reversed(self.tags), reversed(self.values), strict=True):
-            index[tag] = value
-        self._index = index
-        return index
+        self._pos: dict[int, int] | None = None
 
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
-        index = self._index if self._index is not None else self._build_index()
-        return index.get(tag, default)
+        pos = self._pos
+        if pos is None:
+            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+        i = pos.get(tag)
+        return default if i is None else self.values[i]
 
     def __contains__(self, tag: int) -> bool:
-        index = self._index if self._index is not None else self._build_index()
-        return tag in index
+        pos = self._pos
+        if pos is None:
+            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+        return tag in pos
 
     def get_all(self, tag: int) -> list[bytes]:
         return [v for t, v in zip(self.tags, self.values, strict=True) if t == tag]
@@ -121,6 +119,23 @@ class Message:
     def __repr__(self) -> str:
         shown = "|".join(f"{t}={v.decode('latin-1')}" for t, v in self.fields)
         return f"Message({shown})"
+
+
+# tag -> position of its first occurrence, per tag sequence: shared by every
+# message of the same shape, so a lookup builds no dict per message. Bounded.
+_POSITIONS: dict[tuple[int, ...], dict[int, int]] = {}
+
+
+def positions(tags: tuple[int, ...]) -> dict[int, int]:
+    pos = _POSITIONS.get(tags)
+    if pos is None:
+        pos = {}
+        for i, tag in enumerate(tags):
+            pos.setdefault(tag, i)
+        if len(_POSITIONS) >= 4096:
+            _POSITIONS.clear()
+        _POSITIONS[tags] = pos
+    return pos
 
 
 class Garbled(NamedTuple):

@@ -37,6 +37,10 @@ INCORRECT_NUM_IN_GROUP = 16
 
 FIRST_USER_DEFINED_TAG = 5000
 
+# Problems decided by the tag sequence alone, reported before any value problem.
+_STRUCTURAL = frozenset((TAG_OUT_OF_ORDER, TAG_REPEATED, INVALID_MSG_TYPE, REQUIRED_TAG_MISSING))
+_FULL = object()  # plan marker: this shape needs the full validation every time
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -91,16 +95,17 @@ _DATE_ONLY = re.compile(rb"\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
 _MONTH_YEAR = re.compile(rb"\d{4}(0[1-9]|1[0-2])((0[1-9]|[12]\d|3[01])|w[1-5])?")
 
 
+# Each check tries the common shape with a C-level bytes method first.
 def _is_int(v: bytes) -> bool:
-    return _INT.fullmatch(v) is not None
+    return v.isdigit() or _INT.fullmatch(v) is not None
 
 
 def _is_uint(v: bytes) -> bool:
-    return _UINT.fullmatch(v) is not None
+    return v.isdigit()
 
 
 def _is_decimal(v: bytes) -> bool:
-    return _DECIMAL.fullmatch(v) is not None
+    return v.replace(b".", b"", 1).isdigit() or _DECIMAL.fullmatch(v) is not None
 
 
 def _is_char(v: bytes) -> bool:
@@ -151,6 +156,9 @@ _TYPE_CHECKS = {
 }
 
 
+_STRUCTURE_ONLY = ValidationPolicy(fields_have_values=False)
+
+
 class Dictionary:
     """A loaded FIX dictionary: fields, header, trailer and messages."""
 
@@ -175,6 +183,7 @@ class Dictionary:
         self._checks = {
             tag: _TYPE_CHECKS.get(f.type) for tag, f in fields.items() if f.type in _TYPE_CHECKS
         }
+        self._plans: dict[ValidationPolicy, dict[tuple[bytes, Sequence[int]], object]] = {}
         self._enums = {
             tag: (f.enums, f.type == "MULTIPLEVALUESTRING")
             for tag, f in fields.items()
@@ -220,6 +229,105 @@ class Dictionary:
 
     def validate(self, msg: Message, policy: ValidationPolicy) -> Problem | None:
         """The problem QuickFIX would report first for `msg`, or None.
+
+        Everything but the values depends only on the sequence of tags, and a
+        client sends the same few shapes over and over: each shape gets a
+        plan once (structure and membership settled, the value checks listed
+        in reporting order), and every later message of that shape runs just
+        its value checks. Shapes with repeating groups take the full path.
+        """
+        plans = self._plans.get(policy)
+        if plans is None:
+            plans = self._plans[policy] = {}
+        tags = msg.tags
+        key = (msg.values[2], tags)
+        plan = plans.get(key)
+        if plan is None:
+            plan = self._make_plan(msg, policy)
+            if len(plans) >= 4096:
+                plans.clear()
+            plans[key] = plan
+        if plan is _FULL:
+            return self._validate_full(msg, policy)
+        first, typed, every = plan  # type: ignore[misc]
+        if first is not None:
+            return first
+        values = msg.values
+        # An empty value may come first in reporting order: then check every field.
+        checks = every if policy.fields_have_values and b"" in values else typed
+        for i, tag, check, enum, multiple, static in checks:
+            value = values[i]
+            if not value:
+                if policy.fields_have_values:
+                    return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
+            else:
+                if check is not None and not check(value):
+                    return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+                if enum is not None and not (
+                    all(v in enum for v in value.split(b" ")) if multiple else value in enum
+                ):
+                    return Problem(VALUE_OUT_OF_RANGE, tag,
+                                   "Value is incorrect (out of range) for this tag")
+            if static is not None:
+                return static
+        return None
+
+    def _make_plan(self, msg: Message, policy: ValidationPolicy) -> object:
+        """(problem that needs no value, value checks) for a tag sequence, or _FULL."""
+        tags = msg.tags
+        msg_type = msg.values[2]
+        mdef = self.messages.get(msg_type)
+        if mdef is not None and any(
+            tag in mdef.body.groups or tag in self.header.groups or tag in self.trailer.groups
+            for tag in tags
+        ):
+            return _FULL
+        # Run the full validation on a stand-in whose values are all valid-looking
+        # placeholders, to learn the value-independent outcome for this shape.
+        stand_in = [*msg.values[:3], *([b"\x00"] * (len(tags) - 3))]
+        structural = self._validate_full(Message(tags, stand_in), _STRUCTURE_ONLY)
+        if structural is not None and structural.reason in _STRUCTURAL:
+            return (structural, (), ())
+        if mdef is None:
+            return (None, (), ())
+        header, trailer, body = self.header, self.trailer, mdef.body
+        entries = []
+        for i, tag in enumerate(tags):
+            if tag in header.members:
+                owner, rank = header, 0
+            elif tag in trailer.members:
+                owner, rank = trailer, 1
+            else:
+                owner, rank = body, 2
+            static = self._static_problem(tag, owner, policy)
+            enum = self._enums.get(tag)
+            entries.append((
+                (rank, tag), i, tag, self._checks.get(tag),
+                enum[0] if enum else None, enum[1] if enum else False, static,
+            ))
+        entries.sort(key=lambda e: e[0])
+        every = tuple(e[1:] for e in entries)
+        # Without empty values only fields with something to check matter.
+        typed = tuple(e for e in every if e[2] is not None or e[3] is not None or e[5] is not None)
+        return (None, typed, every)
+
+    def _static_problem(
+        self, tag: int, owner: FieldSet, policy: ValidationPolicy
+    ) -> Problem | None:
+        """A field's problem that does not depend on its value (after value checks)."""
+        if tag <= 0:
+            return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
+        if tag in owner.members:
+            return None
+        if tag in self.fields:
+            return Problem(TAG_NOT_DEFINED_FOR_MESSAGE, tag,
+                           "Tag not defined for this message type")
+        if tag >= FIRST_USER_DEFINED_TAG and not policy.user_defined_fields:
+            return None
+        return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
+
+    def _validate_full(self, msg: Message, policy: ValidationPolicy) -> Problem | None:
+        """The problem QuickFIX would report first for `msg`, or None (any shape).
 
         Order: structure (header/body/trailer order 14, repeated tag 13),
         MsgType (11), required fields (1, lowest tag of header, body, then

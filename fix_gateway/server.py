@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import os
 import logging
+import os
 import time
 from enum import IntEnum
 from pathlib import Path

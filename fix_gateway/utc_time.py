@@ -28,17 +28,41 @@ def format_timestamp(now: float) -> bytes:
 
 
 def parse_timestamp(text: bytes) -> float | None:
-    """Seconds since the epoch, or None when `text` is not a valid UTCTimestamp."""
+    """Seconds since the epoch, or None when `text` is not a valid UTCTimestamp.
+
+    The whole-second part is memoised: a busy second is parsed once, not once
+    per message (SendingTime and TransactTime of a stream share it).
+    """
+    length = len(text)
+    if length == 17:
+        fraction = 0.0
+    elif length in (21, 24, 27) and text[17] == 0x2E and text[18:].isdigit():  # "."
+        fraction = int(text[18:]) / 10 ** (length - 18)
+    else:
+        return None
+    head = text[:17]
+    seconds = _SECONDS.get(head, _UNSEEN)
+    if seconds is _UNSEEN:
+        seconds = _parse_seconds(head)
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        _SECONDS[head] = seconds
+    return None if seconds is None else seconds + fraction  # type: ignore[operator]
+
+
+_UNSEEN = object()
+_SECONDS: dict[bytes, float | None] = {}
+
+
+def _parse_seconds(text: bytes) -> float | None:
+    """YYYYMMDD-HH:MM:SS -> seconds since the epoch, or None."""
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None
-    year, month, day, hour, minute, second, fraction = match.groups()
+    year, month, day, hour, minute, second, _ = match.groups()
     y, mo, d, h, mi, s = (int(year), int(month), int(day), int(hour), int(minute), int(second))
     if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
         return None
     if d > calendar.monthrange(y, mo)[1]:
         return None
-    seconds = calendar.timegm((y, mo, d, h, mi, min(s, 59), 0, 0, 0))
-    if fraction:
-        seconds += int(fraction) / 10 ** len(fraction)
-    return float(seconds)
+    return float(calendar.timegm((y, mo, d, h, mi, min(s, 59), 0, 0, 0)))

@@ -63,6 +63,7 @@ class FileStore:
         self._pending_dat: list[bytes] = []
         self._pending_idx: list[bytes] = []
         self._pending_seqs: list[int] = []
+        self._pending_bytes = 0
         self._state_dirty = False
         self._counter = 0
         self.next_sender_seq = 1
@@ -141,7 +142,8 @@ class FileStore:
     # --- writing -------------------------------------------------------------
 
     def append_outbound(self, seq: int, raw: bytes) -> None:
-        offset = self._dat_size + sum(map(len, self._pending_dat))
+        offset = self._dat_size + self._pending_bytes
+        self._pending_bytes += len(raw)
         self._pending_dat.append(raw)
         self._pending_idx.append(_INDEX.pack(seq, offset, len(raw)))
         self._pending_seqs.append(seq)
@@ -176,6 +178,7 @@ class FileStore:
             self._pending_dat.clear()
             self._pending_idx.clear()
             self._pending_seqs.clear()
+            self._pending_bytes = 0
             wrote = True
         if self._state_dirty:
             self._write_seqnums()
@@ -239,6 +242,7 @@ class FileStore:
         self._pending_dat.clear()
         self._pending_idx.clear()
         self._pending_seqs.clear()
+        self._pending_bytes = 0
         os.ftruncate(self._idx, 0)
         os.ftruncate(self._dat, 0)
         self._dat_size = 0

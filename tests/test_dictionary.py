@@ -5,6 +5,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fix_gateway.codec import Decoder, FieldValue, Message, encode
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, Dictionary, ValidationPolicy
@@ -122,3 +124,28 @@ def test_components_are_inlined_and_tag_names_resolve() -> None:
     assert 55 in DICT.messages[b"D"].body.members  # via the Instrument component
     assert DICT.tag_name(55) == "Symbol"
     assert DICT.tag_name(99999) == "99999"
+
+
+_FIELD_VALUES = {
+    11: [b"X", b""], 54: [b"1", b"Z", b""], 60: [TS, b"2027-01-01", b""], 40: [b"2", b"w"],
+    38: [b"100", b"+1", b"1.5"], 44: [b"10.25", b"abc"], 55: [b"ACME"], 999: [b"HI"],
+    5001: [b"U"], 112: [b"T"], 0: [b"Z"], 21: [b"1", b"4"], 453: [b"0"],
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    msg_type=st.sampled_from(["D", "0", "1", "S"]),
+    picks=st.lists(st.tuples(st.sampled_from(sorted(_FIELD_VALUES)), st.integers(0, 2)),
+                   max_size=8),
+    policy=st.builds(ValidationPolicy, st.booleans(), st.booleans(), st.booleans()),
+)
+def test_planned_validation_agrees_with_full_validation(
+    msg_type: str, picks: list[tuple[int, int]], policy: ValidationPolicy
+) -> None:
+    body = [(tag, _FIELD_VALUES[tag][i % len(_FIELD_VALUES[tag])]) for tag, i in picks]
+    fields = [(8, b"FIX.4.4"), (9, b"0"), (35, msg_type.encode()), (34, b"2"), (49, b"C"),
+              (52, TS), (56, b"V"), *body, (10, b"000")]
+    msg = Message(tuple(tag for tag, _ in fields), [value for _, value in fields])
+    for _ in range(2):  # the second call runs from the cached plan
+        assert DICT.validate(msg, policy) == DICT._validate_full(msg, policy)

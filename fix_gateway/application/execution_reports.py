@@ -51,8 +51,22 @@ CANCEL_REJECT = b"9"
 MASS_CANCEL_REPORT = b"r"
 
 
+_ER_BODY = (
+    b"37=%d\x0111=%b\x01%b17=%b\x01150=%b\x0139=%b\x01%b55=%b\x0154=%b\x0138=%d\x01"
+    b"40=%b\x01%b%b151=%d\x0114=%d\x016=%b\x0160=%b\x01%b"
+)
+
+_last_ts = -1
+_last_ts_text = b""
+
+
 def transact_time(ts: int) -> bytes:
-    return format_timestamp(ts / 1e9)
+    """TransactTime for an event time in ns; a command's events share one."""
+    global _last_ts, _last_ts_text
+    if ts != _last_ts:
+        _last_ts_text = format_timestamp(ts / 1e9)
+        _last_ts = ts
+    return _last_ts_text
 
 
 class ReportWriter:
@@ -90,7 +104,7 @@ class ReportWriter:
             (ev.aggressor, b"-1", REMOVED_LIQUIDITY),
             (ev.resting, b"-2", ADDED_LIQUIDITY),
         ):
-            fill = [(32, ev.qty), (31, last_px), (851, liquidity)]
+            fill = b"32=%d\x0131=%b\x01851=%b\x01" % (ev.qty, last_px, liquidity)
             self._order_report(order, b"%d%b" % (ev.seq, suffix), b"F", ev.ts, now, fill)
 
     def _cancelled(self, ev: Cancelled, now: float) -> None:
@@ -193,44 +207,51 @@ class ReportWriter:
         exec_type: bytes,
         ts: int,
         now: float,
-        fill: list[tuple[int, FieldValue]] | None = None,
+        fill: bytes = b"",
         text: str | None = None,
         cl_ord_id: str | None = None,
     ) -> None:
+        """One ExecutionReport for `order`, rendered with a single %-format
+        (this runs for every order, often twice)."""
         session = self._session(order.session)
         if session is None:
             return
         scale = self.scales[order.symbol]
-        body: list[tuple[int, FieldValue]] = [
-            (37, b"%d" % order.order_id), (11, cl_ord_id or order.cl_ord_id),
-        ]
-        if order.orig_cl_ord_id and cl_ord_id is None:
-            body.append((41, order.orig_cl_ord_id))
-        body += [(17, exec_id), (150, exec_type), (39, ORD_STATUS[order.status])]
-        if order.account:
-            body.append((1, order.account))
-        body += [(55, order.symbol), (54, SIDE[order.side]), (38, order.qty),
-                 (40, ORD_TYPE[order.ord_type])]
+        optional = b""  # the fields that only some orders have, in their places
         if order.price is not None:
-            body.append((44, scale.to_text(order.price)))
+            optional += b"44=%b\x01" % scale.to_text(order.price)
         if order.stop_price is not None:
-            body.append((99, scale.to_text(order.stop_price)))
-        body.append((59, TIF[order.tif]))
+            optional += b"99=%b\x01" % scale.to_text(order.stop_price)
+        optional += b"59=%b\x01" % TIF[order.tif]
         if order.expire_time is not None:
-            body.append((126, transact_time(order.expire_time)))
+            optional += b"126=%b\x01" % transact_time(order.expire_time)
         if order.min_qty:
-            body.append((110, order.min_qty))
+            optional += b"110=%d\x01" % order.min_qty
         if order.max_floor:
-            body.append((111, order.max_floor))
-        if fill is not None:
-            body += fill
-        body += [
-            (151, order.leaves_qty), (14, order.cum_qty),
-            (6, scale.average(order.cum_value, order.cum_qty)), (60, transact_time(ts)),
-        ]  # fmt: skip
-        if text:
-            body.append((58, text))
-        self._send(session, ER, body, now)
+            optional += b"111=%d\x01" % order.max_floor
+        orig = order.orig_cl_ord_id
+        body = _ER_BODY % (
+            order.order_id,
+            (cl_ord_id or order.cl_ord_id).encode(),
+            b"41=%b\x01" % orig.encode() if orig and cl_ord_id is None else b"",
+            exec_id,
+            exec_type,
+            ORD_STATUS[order.status],
+            b"1=%b\x01" % order.account.encode() if order.account else b"",
+            order.symbol.encode(),
+            SIDE[order.side],
+            order.qty,
+            ORD_TYPE[order.ord_type],
+            optional,
+            fill,
+            order.leaves_qty,
+            order.cum_qty,
+            scale.average(order.cum_value, order.cum_qty) if order.cum_qty else b"0",
+            transact_time(ts),
+            b"58=%b\x01" % text.encode() if text else b"",
+        )
+        session.send_rendered(ER, body, now)
+        self.touched.add(session)
 
     def _send(
         self, session: Session, msg_type: bytes, body: list[tuple[int, FieldValue]], now: float

@@ -238,7 +238,7 @@ class OrderEntry:
         seconds = parse_timestamp(text)
         if seconds is None:
             raise BoundaryReject(REJ_OTHER, "ExpireTime(126) is not a UTCTimestamp")
-        return int(round(seconds * 1e9))
+        return round(seconds * 1e9)
 
     # --- recovery -------------------------------------------------------------------
 
