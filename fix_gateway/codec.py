@@ -98,6 +98,14 @@ class Message:
         i = pos.get(tag)
         return default if i is None else self.values[i]
 
+    def get_many(self, tags: Sequence[int]) -> list[bytes | None]:
+        """The values of `tags` (first occurrences; None where absent), in one call."""
+        pos = self._pos
+        if pos is None:
+            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+        values = self.values
+        return [None if (i := pos.get(tag)) is None else values[i] for tag in tags]
+
     def __contains__(self, tag: int) -> bool:
         pos = self._pos
         if pos is None:

@@ -56,6 +56,8 @@ _ORD_TYPES = {b"1": OrdType.MARKET, b"2": OrdType.LIMIT, b"3": OrdType.STOP,
               b"4": OrdType.STOP_LIMIT}
 _TIFS = {b"0": TimeInForce.DAY, b"1": TimeInForce.GTC, b"3": TimeInForce.IOC,
          b"4": TimeInForce.FOK, b"6": TimeInForce.GTD}
+# NewOrderSingle fields read, in the order _new_order unpacks them.
+_NEW_ORDER_TAGS = (11, 55, 1, 54, 40, 38, 44, 99, 59, 126, 110, 111)
 _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
 
 
@@ -114,14 +116,15 @@ class OrderEntry:
     # --- FIX -> commands ---------------------------------------------------------
 
     def _new_order(self, session: Session, msg: Message, now: float) -> None:
-        get = msg.get
         ts = int(now * 1e9)
-        cl_ord_id = (get(11) or b"").decode("latin-1")
-        symbol = (get(55) or b"").decode("latin-1")
-        account = (get(1) or b"").decode("latin-1")
-        side = _SIDES.get(get(54) or b"")
-        ord_type = _ORD_TYPES.get(get(40) or b"")
-        qty = parse_quantity(get(38) or b"")
+        (cl_ord_id_b, symbol_b, account_b, side_b, ord_type_b, qty_b, price_b, stop_b, tif_b,
+         expire_b, min_qty_b, max_floor_b) = msg.get_many(_NEW_ORDER_TAGS)
+        cl_ord_id = (cl_ord_id_b or b"").decode("latin-1")
+        symbol = (symbol_b or b"").decode("latin-1")
+        account = (account_b or b"").decode("latin-1")
+        side = _SIDES.get(side_b or b"")
+        ord_type = _ORD_TYPES.get(ord_type_b or b"")
+        qty = parse_quantity(qty_b or b"")
         try:
             if side is None:
                 raise BoundaryReject(REJ_UNSUPPORTED_CHARACTERISTIC,
@@ -135,18 +138,18 @@ class OrderEntry:
             scale = self.scales.get(symbol)
             if scale is None:
                 raise BoundaryReject(REJ_UNKNOWN_SYMBOL, f"Unknown symbol {symbol!r}")
-            tif = _TIFS.get(get(59) or b"0")
+            tif = _TIFS.get(tif_b or b"0")
             if tif is None:
                 raise BoundaryReject(REJ_UNSUPPORTED_CHARACTERISTIC,
                                      "TimeInForce(59) must be 0, 1, 3, 4 or 6")
             command = NewOrder(
                 ts, session.config.name, account, cl_ord_id, symbol, side, ord_type, qty,
-                self._price(scale, get(44), "Price(44)"),
-                self._price(scale, get(99), "StopPx(99)"),
+                None if price_b is None else self._price(scale, price_b, "Price(44)"),
+                None if stop_b is None else self._price(scale, stop_b, "StopPx(99)"),
                 tif,
-                self._expire_time(get(126)),
-                self._optional_qty(get(110), "MinQty(110)"),
-                self._optional_qty(get(111), "MaxFloor(111)"),
+                None if expire_b is None else self._expire_time(expire_b),
+                0 if min_qty_b is None else self._optional_qty(min_qty_b, "MinQty(110)"),
+                0 if max_floor_b is None else self._optional_qty(max_floor_b, "MaxFloor(111)"),
             )
         except BoundaryReject as exc:
             self.submit(RejectOrder(

@@ -14,7 +14,7 @@ the checks every message passes (SendingTime, CompIDs, MsgSeqNum, PossDup).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Protocol
@@ -101,7 +101,8 @@ class Session:
         self._test_request_id: bytes | None = None
         self._resend_until: int | None = None  # a ResendRequest of ours is open up to this seq
         self._queue: dict[int, Message] = {}
-        self._seen_ids: OrderedDict[bytes, None] = OrderedDict()
+        self._seen_ids: set[tuple[bytes, bytes]] = set()
+        self._seen_order: deque[tuple[bytes, bytes]] = deque()  # oldest first, for eviction
         self._explain_refusal = True
         self._begin = config.begin_string.encode()
         self._ids = [(t.SENDER_COMP_ID, config.sender_comp_id.encode()),
@@ -142,6 +143,7 @@ class Session:
         self.last_received = now
         self._explain_refusal = explain_refusal
         self._seen_ids.clear()
+        self._seen_order.clear()
         cfg = self.config
         if msg.values[0] != self._begin:
             self._refuse(msg, "Incorrect BeginString", now)
@@ -153,7 +155,7 @@ class Session:
                 "Invalid Logon: MsgSeqNum(34) missing"
             self._refuse(msg, text, now)
             return
-        if not self._good_time(msg, now):
+        if cfg.check_latency and not self._good_time(msg.get(t.SENDING_TIME), now):
             self._refuse(msg, "SendingTime accuracy problem", now)
             return
         heartbeat = int(msg.get(t.HEART_BT_INT) or b"0")
@@ -260,15 +262,13 @@ class Session:
         self, msg: Message, seq: int, now: float, check_high: bool = True, check_low: bool = True
     ) -> bool:
         """The checks every inbound message passes; False means: do not act on it."""
-        if not self._good_time(msg, now):
+        sending_time, sender, target, poss_dup = msg.get_many(_VERIFIED_TAGS)
+        if self.config.check_latency and not self._good_time(sending_time, now):
             self._reject(msg, seq, _SENDING_TIME_PROBLEM, now)
             self._advance(seq)
             self.logout("", now, reason="SendingTime accuracy problem")
             return False
-        if self.config.check_comp_id and (
-            msg.get(t.SENDER_COMP_ID) != self._their_id
-            or msg.get(t.TARGET_COMP_ID) != self._our_id
-        ):
+        if self.config.check_comp_id and (sender != self._their_id or target != self._our_id):
             self._reject(msg, seq, Problem(dd.COMPID_PROBLEM, None, "CompID problem"), now)
             self._advance(seq)
             self.logout("", now, reason="CompID problem")
@@ -277,7 +277,7 @@ class Session:
         if check_high and seq > expected:
             self._target_too_high(msg, seq, now)
             return False
-        if msg.get(t.POSS_DUP_FLAG) == b"Y" and msg.msg_type != t.SEQUENCE_RESET:
+        if poss_dup == b"Y" and msg.msg_type != t.SEQUENCE_RESET:
             orig = msg.get(t.ORIG_SENDING_TIME)
             if orig is None:
                 self._reject(msg, seq, Problem(dd.REQUIRED_TAG_MISSING, t.ORIG_SENDING_TIME,
@@ -285,14 +285,14 @@ class Session:
                 self._advance(seq)
                 return False
             orig_time = parse_timestamp(orig)
-            sent = parse_timestamp(msg.get(t.SENDING_TIME) or b"")
+            sent = parse_timestamp(sending_time or b"")
             if orig_time is not None and sent is not None and orig_time > sent:
                 self._reject(msg, seq, _SENDING_TIME_PROBLEM, now)
                 self._advance(seq)
                 self.logout("", now, reason="OrigSendingTime later than SendingTime")
                 return False
         if check_low and seq < expected:
-            if msg.get(t.POSS_DUP_FLAG) == b"Y":
+            if poss_dup == b"Y":
                 return False  # a duplicate of something processed: ignore
             text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
             self.logout(text, now, close=True)
@@ -304,10 +304,8 @@ class Session:
         self._test_request_id = None
         return True
 
-    def _good_time(self, msg: Message, now: float) -> bool:
-        if not self.config.check_latency:
-            return True
-        sent = parse_timestamp(msg.get(t.SENDING_TIME) or b"")
+    def _good_time(self, sending_time: bytes | None, now: float) -> bool:
+        sent = parse_timestamp(sending_time or b"")
         return sent is not None and abs(now - sent) <= self.config.max_latency
 
     def _advance(self, seq: int) -> None:
@@ -438,26 +436,20 @@ class Session:
         if mdef is None:
             self.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
             return
-        if msg.get(t.POSS_RESEND) == b"Y" and self._seen_before(msg):
-            self.on_event("possresend_ignored", self, {"seq": seq})
-            return
-        self._remember(msg)
+        poss_resend, cl_ord_id = msg.get_many(_BUSINESS_TAGS)
+        if cl_ord_id is not None:
+            # A PossResend whose business identity we have seen is not acted on twice.
+            key = (msg.msg_type, cl_ord_id)
+            if key in self._seen_ids:
+                if poss_resend == b"Y":
+                    self.on_event("possresend_ignored", self, {"seq": seq})
+                    return
+            else:
+                self._seen_ids.add(key)
+                self._seen_order.append(key)
+                if len(self._seen_order) > _MAX_SEEN_IDS:
+                    self._seen_ids.discard(self._seen_order.popleft())
         self.application.on_message(self, msg, now)
-
-    def _business_id(self, msg: Message) -> bytes | None:
-        cl_ord_id = msg.get(t.CL_ORD_ID)
-        return msg.msg_type + b"\x01" + cl_ord_id if cl_ord_id is not None else None
-
-    def _seen_before(self, msg: Message) -> bool:
-        key = self._business_id(msg)
-        return key is not None and key in self._seen_ids
-
-    def _remember(self, msg: Message) -> None:
-        key = self._business_id(msg)
-        if key is not None:
-            self._seen_ids[key] = None
-            if len(self._seen_ids) > _MAX_SEEN_IDS:
-                self._seen_ids.popitem(last=False)
 
     # --- timers --------------------------------------------------------------------
 
@@ -585,4 +577,6 @@ def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
     return out
 
 
+_BUSINESS_TAGS = (t.POSS_RESEND, t.CL_ORD_ID)
+_VERIFIED_TAGS = (t.SENDING_TIME, t.SENDER_COMP_ID, t.TARGET_COMP_ID, t.POSS_DUP_FLAG)
 _SENDING_TIME_PROBLEM = Problem(dd.SENDING_TIME_ACCURACY, None, "SendingTime accuracy problem")
