@@ -483,6 +483,19 @@ async def test_mass_cancel_by_symbol_then_all(traders: tuple[Trader, Trader, Tra
     assert (await two.er("I"))[39] == "0"
 
 
+async def test_mass_cancel_of_unknown_symbol_is_rejected(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    one, _, _ = traders
+    now = format_timestamp(time.time())
+    await one.send("q", (11, "MC9"), (530, "1"), (55, "NOSUCH"), (60, now))
+    report = fields(await one.next("r"))
+    assert {k: report[k] for k in (11, 530, 531, 532)} == {
+        11: "MC9", 530: "1", 531: "0", 532: "1"}
+    assert "NOSUCH" in report[58]
+    await one.alive()
+
+
 # --- rejects ---------------------------------------------------------------------------
 
 

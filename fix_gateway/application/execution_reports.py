@@ -188,11 +188,12 @@ class ReportWriter:
 
     def mass_cancel_reject_now(
         self, session: Session, cl_ord_id: str, request_type: bytes, now: float, text: str,
+        reason: int = 99,
     ) -> None:
         """OrderMassCancelReport with MassCancelResponse 0 (request rejected)."""
         self._send(session, MASS_CANCEL_REPORT, [
-            (37, b"NONE"), (11, cl_ord_id), (530, request_type or b"0"), (531, b"0"),
-            (532, 99), (60, format_timestamp(now)), (58, text),
+            (37, b"NONE"), (11, cl_ord_id), (530, request_type), (531, b"0"),
+            (532, reason), (60, format_timestamp(now)), (58, text),
         ], now)  # fmt: skip
 
     def session_named(self, name: str) -> Session | None:

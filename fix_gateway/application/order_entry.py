@@ -207,6 +207,11 @@ class OrderEntry:
             self.reports.mass_cancel_reject_now(
                 session, _text(msg, 11), b"1", now, "Symbol(55) required to cancel by symbol")
             return
+        if symbol is not None and symbol not in self.instruments:
+            self.reports.mass_cancel_reject_now(
+                session, _text(msg, 11), msg.get(530) or b"1", now, f"Unknown symbol {symbol!r}",
+                reason=1)  # MassCancelRejectReason 1: invalid or unknown security
+            return
         self.submit(MassCancel(int(now * 1e9), session.config.name, _text(msg, 11), scope,
                                symbol), now)
 
