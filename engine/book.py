@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from sortedcontainers import SortedList
 
-from engine.types import OrderState, OrdStatus, OrdType, Side, TimeInForce
+from engine.types import OrderState, Side
 
 _new = tuple.__new__
 
@@ -29,7 +29,12 @@ class Order:
 
     `displayed` is the quantity the book shows: the leaves quantity, or the
     current slice of an iceberg; 0 for an order that is not resting.
-    `prev`/`next`/`level` link a resting order into its price level.
+    `prev`/`next`/`level` link a resting order into its price level; they are
+    set when it joins one.
+
+    The engine creates orders slot by slot from the NewOrder it has just
+    unpacked (MatchingEngine._new_order): no __init__, as a constructor call
+    would cost a second unpacking on every order.
     """
 
     __slots__ = (
@@ -57,48 +62,6 @@ class Order:
         "symbol",
         "tif",
     )
-
-    def __init__(
-        self,
-        order_id: int,
-        session: str,
-        account: str,
-        cl_ord_id: str,
-        symbol: str,
-        side: Side,
-        ord_type: OrdType,
-        tif: TimeInForce,
-        price: int | None,
-        stop_price: int | None,
-        qty: int,
-        status: OrdStatus,
-        expire_time: int | None,
-        min_qty: int,
-        max_floor: int,
-    ) -> None:
-        self.order_id = order_id
-        self.session = session
-        self.account = account
-        self.cl_ord_id = cl_ord_id
-        self.orig_cl_ord_id: str | None = None
-        self.symbol = symbol
-        self.side = side
-        self.ord_type = ord_type
-        self.tif = tif
-        self.price = price
-        self.stop_price = stop_price
-        self.qty = qty
-        self.leaves_qty = qty
-        self.cum_qty = 0
-        self.cum_value = 0
-        self.status = status
-        self.expire_time = expire_time
-        self.min_qty = min_qty
-        self.max_floor = max_floor
-        self.displayed = 0
-        self.prev: Order | None = None
-        self.next: Order | None = None
-        self.level: Level | None = None
 
     def state(self) -> OrderState:
         # tuple.__new__ skips NamedTuple's Python-level __new__: this runs for
@@ -185,6 +148,7 @@ class BookSide:
             if best is None or key < best.key:
                 self.best = level
         order.level = level
+        order.next = None
         tail = level.tail
         order.prev = tail
         if tail is None:
@@ -210,19 +174,7 @@ class BookSide:
         order.prev = order.next = order.level = None
         level.displayed -= order.displayed
         if level.head is None:
-            self._drop(level)
-
-    def pop_head(self, level: Level) -> None:
-        """Remove the (fully filled) front order of `level`; its displayed is already 0."""
-        order = level.head
-        nxt = order.next
-        level.head = nxt
-        if nxt is None:
-            level.tail = None
-            self._drop(level)
-        else:
-            nxt.prev = None
-        order.next = order.level = None
+            self.drop(level)
 
     def requeue_head(self, level: Level) -> None:
         """Send the front order (an iceberg with a fresh slice) to the back of its level."""
@@ -239,7 +191,8 @@ class BookSide:
         order.next = None
         level.tail = order
 
-    def _drop(self, level: Level) -> None:
+    def drop(self, level: Level) -> None:
+        """Forget an empty level."""
         key = level.key
         del self.levels[key]
         keys = self.keys

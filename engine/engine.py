@@ -97,6 +97,7 @@ REASON_MASS_CANCEL = "mass cancel"
 REASON_REPLACED_BELOW_FILLED = "replaced at or below filled quantity"
 
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_new_object = object.__new__  # an Order without running a Python __init__
 _NO_LIMIT = 1 << 256  # above every level key: a market order accepts any price
 _NO_IDS: dict[str, int] = {}
 
@@ -303,6 +304,15 @@ class MatchingEngine:
         if done_orders_kept < 0:
             raise ValueError(f"done_orders_kept must be >= 0, got {done_orders_kept}")
         self._instruments = {i.symbol: i for i in instruments}
+        # symbol -> (lot size, lowest, highest accepted price) for the fast order check.
+        self._quick_check = {
+            i.symbol: (
+                i.lot_size,
+                -_NO_LIMIT if i.band_low is None else i.band_low,
+                _NO_LIMIT if i.band_high is None else i.band_high,
+            )
+            for i in self._instruments.values()
+        }
         self._books = {symbol: OrderBook(symbol) for symbol in self._instruments}
         self._stp = StpMode(stp_mode)
         self._end_of_day = end_of_day
@@ -396,59 +406,163 @@ class MatchingEngine:
             expire_time, min_qty, max_floor,
         ) = cmd  # fmt: skip
         ids = self._cl_ord_ids.get(session)
-        error = new_order_error(cmd, self._instruments.get(symbol), _NO_IDS if ids is None else ids)
-        seq = self._seq
-        if error is not None:
-            self._seq = seq + 1
-            reason, text = error
-            events.append(
-                _new(
-                    Rejected,
-                    (
-                        seq, ts, session, account, cl_ord_id, symbol, side, ord_type, qty, price,
-                        reason, text,
-                    ),
-                )
+        band = self._quick_check.get(symbol)
+        # The everyday order (a plain limit within the band, new ClOrdID) is valid
+        # on these few comparisons; anything else, valid or not, takes the full rules.
+        if (
+            band is None or ord_type is not LIMIT or stop_price is not None or min_qty
+            or max_floor or tif is GTD or ids is None or cl_ord_id in ids or price is None
+            or qty <= 0 or qty % band[0] or price < band[1] or price > band[2]
+        ):  # fmt: skip
+            error = new_order_error(
+                cmd, self._instruments.get(symbol), _NO_IDS if ids is None else ids
             )
-            return
-        if ids is None:
-            ids = self._cl_ord_ids[session] = {}
+            if error is not None:
+                self._reject(cmd, error, events)
+                return
+            if ids is None:
+                ids = self._cl_ord_ids[session] = {}
         order_id = self._next_order_id
         self._next_order_id = order_id + 1
-        order = Order(
-            order_id, session, account, cl_ord_id, symbol, side, ord_type, tif, price,
-            stop_price, qty, NEW if stop_price is None else PENDING_NEW, expire_time, min_qty,
-            max_floor,
-        )  # fmt: skip
+        status = NEW if stop_price is None else PENDING_NEW
+        # Built slot by slot from the fields already unpacked: a constructor call
+        # would unpack the command a second time (about 40% more per order).
+        order = _new_object(Order)
+        order.order_id = order_id
+        order.session = session
+        order.account = account
+        order.cl_ord_id = cl_ord_id
+        order.orig_cl_ord_id = None
+        order.symbol = symbol
+        order.side = side
+        order.ord_type = ord_type
+        order.tif = tif
+        order.price = price
+        order.stop_price = stop_price
+        order.qty = order.leaves_qty = qty
+        order.cum_qty = order.cum_value = order.displayed = 0
+        order.status = status
+        order.expire_time = expire_time
+        order.min_qty = min_qty
+        order.max_floor = max_floor
         ids[cl_ord_id] = order_id
         self._orders[order_id] = order
         if tif == GTD:
             heappush(self._gtd, (expire_time, order_id))
             if expire_time < self._next_expiry:
                 self._next_expiry = expire_time
+        seq = self._seq
         self._seq = seq + 1
-        events.append(_new(Accepted, (seq, ts, order.state())))
+        # The snapshot from the command's fields: cheaper than order.state().
+        state = _new(
+            OrderState,
+            (
+                order_id, session, account, cl_ord_id, None, symbol, side, ord_type, tif, price,
+                stop_price, qty, qty, 0, 0, status, expire_time, min_qty, max_floor,
+            ),
+        )  # fmt: skip
+        events.append(_new(Accepted, (seq, ts, state)))
         book = self._books[symbol]
-        if stop_price is None:
-            traded = self._execute(order, book, ts, events, True)
-            if traded is not None and book.stops:
-                self._run_triggered(book, book.take_triggered(*traded), ts, events)
-        elif _fires(order, book.last_price):
-            self._run_triggered(book, [order], ts, events)
-        else:
-            book.add_stop(order)
+        if stop_price is not None:
+            if _fires(order, book.last_price):
+                self._run_triggered(book, [order], ts, events)
+            else:
+                book.add_stop(order)
+            return
+        if price is not None and tif != IOC and tif != FOK and not min_qty:
+            # A limit order that does not cross just joins the back of its level
+            # (BookSide.add, inlined: this is most of what a venue does all day).
+            if side == BUY:
+                best = book.asks.best
+                if best is None or best.price > price:
+                    own = book.bids
+                    key = -price
+                else:
+                    own = None
+            else:
+                best = book.bids.best
+                if best is None or best.price < price:
+                    own = book.asks
+                    key = price
+                else:
+                    own = None
+            if own is not None:
+                shown = order.displayed = max_floor if 0 < max_floor < qty else qty
+                level = own.levels.get(key)
+                if level is None:
+                    own.add(order)
+                    return
+                order.level = level
+                order.next = None
+                tail = order.prev = level.tail
+                tail.next = order
+                level.tail = order
+                level.displayed += shown
+                return
+        traded = self._execute(order, book, ts, events, True)
+        if traded is not None and book.stops:
+            self._run_triggered(book, book.take_triggered(*traded), ts, events)
+
+    def _reject(self, cmd: NewOrder, error: tuple[int, str], events: list[Event]) -> None:
+        seq = self._seq
+        self._seq = seq + 1
+        reason, text = error
+        events.append(
+            _new(
+                Rejected,
+                (
+                    seq, cmd.ts, cmd.session, cmd.account, cmd.cl_ord_id, cmd.symbol, cmd.side,
+                    cmd.ord_type, cmd.qty, cmd.price, reason, text,
+                ),
+            )
+        )
 
     def _cancel_order(self, cmd: CancelOrder, events: list[Event]) -> None:
-        order = self._order_to_amend(cmd, RESPONSE_TO_CANCEL, events)
-        if order is None:
+        ts, session, cl_ord_id, orig_cl_ord_id, symbol, side = cmd
+        ids = self._cl_ord_ids.get(session)
+        order = None
+        if ids is not None:
+            order_id = ids.get(orig_cl_ord_id)
+            if order_id:
+                order = self._orders.get(order_id)
+        if (
+            order is None or not order.leaves_qty or cl_ord_id in ids or order.symbol != symbol
+            or order.side != side
+        ):  # fmt: skip
+            self._amend_rejected(cmd, order, RESPONSE_TO_CANCEL, events)
             return
-        self._take_out(order)
-        self._rename(order, cmd.cl_ord_id)
-        self._close(order, CANCELED, cmd.ts, cmd.cl_ord_id, REASON_CANCEL_REQUEST, events)
+        if order.status == PENDING_NEW:  # a stop waiting for its trigger
+            self._books[symbol].remove_stop(order)
+        elif (prev := order.prev) is not None and (nxt := order.next) is not None:
+            # Mid-queue (BookSide.remove, inlined for the common case).
+            prev.next = nxt
+            nxt.prev = prev
+            order.level.displayed -= order.displayed
+            order.prev = order.next = order.level = None
+        else:
+            self._books[symbol].sides[side].remove(order)
+        ids[cl_ord_id] = order.order_id
+        order.orig_cl_ord_id = order.cl_ord_id
+        order.cl_ord_id = cl_ord_id
+        order.leaves_qty = order.displayed = 0
+        order.status = CANCELED
+        done = self._done
+        done.append(order.order_id)
+        if len(done) > self._done_kept:
+            del self._orders[done.popleft()]
+        seq = self._seq
+        self._seq = seq + 1
+        events.append(
+            _new(Cancelled, (seq, ts, order.state(), cl_ord_id, REASON_CANCEL_REQUEST))
+        )
 
     def _replace_order(self, cmd: ReplaceOrder, events: list[Event]) -> None:
-        order = self._order_to_amend(cmd, RESPONSE_TO_REPLACE, events)
-        if order is None:
+        order = self._find(cmd.session, cmd.orig_cl_ord_id)
+        if (
+            order is None or not order.leaves_qty or order.symbol != cmd.symbol
+            or order.side != cmd.side or cmd.cl_ord_id in self._cl_ord_ids[cmd.session]
+        ):  # fmt: skip
+            self._amend_rejected(cmd, order, RESPONSE_TO_REPLACE, events)
             return
         ts = cmd.ts
         waiting = order.status == PENDING_NEW
@@ -576,15 +690,31 @@ class MatchingEngine:
         account = order.account
         symbol = order.symbol
         leaves = order.leaves_qty
+        cum = order.cum_qty
+        cum_value = order.cum_value
+        # The aggressor's snapshot around its changing quantities; its ClOrdID,
+        # price and quantity cannot change while it matches.
+        head = (
+            order.order_id, order.session, account, order.cl_ord_id, order.orig_cl_ord_id,
+            symbol, order.side, order.ord_type, order.tif, price, order.stop_price, order.qty,
+        )  # fmt: skip
+        tail = (order.expire_time, order.min_qty, order.max_floor)
+        seq = self._seq
+        match_id = self._next_match_id
+        orders = self._orders
+        done = self._done
+        keep = self._done_kept
         first_price = fill_price = None
         stp_stopped = False
         level = opp.best
         while level is not None and level.key <= limit:
             resting = level.head
             if account and resting.account == account:
+                self._seq = seq
                 if self._stp != CANCEL_INCOMING:
                     opp.remove(resting)
                     self._close(resting, CANCELED, ts, None, REASON_STP, events)
+                seq = self._seq
                 if self._stp != CANCEL_RESTING:
                     stp_stopped = True
                     break
@@ -603,28 +733,51 @@ class MatchingEngine:
             resting.cum_value += value
             resting.displayed -= qty
             level.displayed -= qty
-            resting.status = PARTIALLY_FILLED if resting_leaves else FILLED
+            resting.status = resting_status = PARTIALLY_FILLED if resting_leaves else FILLED
             leaves -= qty
-            order.leaves_qty = leaves
-            order.cum_qty += qty
-            order.cum_value += value
-            order.status = PARTIALLY_FILLED if leaves else FILLED
-            match_id = self._next_match_id
-            self._next_match_id = match_id + 1
-            seq = self._seq
-            self._seq = seq + 1
+            cum += qty
+            cum_value += value
+            status = PARTIALLY_FILLED if leaves else FILLED
+            # Both snapshots built in place: this loop is where trades cost.
             events.append(
                 _new(
                     Trade,
-                    (seq, ts, symbol, fill_price, qty, match_id, order.state(), resting.state()),
+                    (
+                        seq, ts, symbol, fill_price, qty, match_id,
+                        _new(OrderState, (*head, leaves, cum, cum_value, status, *tail)),
+                        _new(
+                            OrderState,
+                            (
+                                resting.order_id, resting.session, resting.account,
+                                resting.cl_ord_id, resting.orig_cl_ord_id, symbol, resting.side,
+                                resting.ord_type, resting.tif, fill_price, resting.stop_price,
+                                resting.qty, resting_leaves, resting.cum_qty, resting.cum_value,
+                                resting_status, resting.expire_time, resting.min_qty,
+                                resting.max_floor,
+                            ),
+                        ),
+                    ),
                 )
-            )
+            )  # fmt: skip
+            seq += 1
+            match_id += 1
             if not resting_leaves:
-                opp.pop_head(level)
-                self._retire(resting)
+                # Filled: off the front of its level (BookSide.pop_head), then retired.
+                nxt = resting.next
+                if nxt is None:
+                    level.head = level.tail = None
+                    opp.drop(level)
+                    level = opp.best
+                else:
+                    level.head = nxt
+                    nxt.prev = None
+                    resting.next = None
+                resting.level = None
+                done.append(resting.order_id)
+                if len(done) > keep:
+                    del orders[done.popleft()]
                 if not leaves:
                     break
-                level = opp.best
             elif not resting.displayed:
                 resting.displayed = resting.slice_size()  # the iceberg's next slice
                 opp.requeue_head(level)
@@ -632,6 +785,13 @@ class MatchingEngine:
                     break
             else:
                 break  # the incoming order is filled; the resting one still shows some
+        self._seq = seq
+        self._next_match_id = match_id
+        order.leaves_qty = leaves
+        order.cum_qty = cum
+        order.cum_value = cum_value
+        if fill_price is not None:
+            order.status = status
         if fill_price is not None:
             book.last_price = fill_price
         if not leaves:
@@ -710,22 +870,25 @@ class MatchingEngine:
         order_id = ids.get(cl_ord_id)
         return None if not order_id else self._orders.get(order_id)
 
-    def _order_to_amend(
-        self, cmd: CancelOrder | ReplaceOrder, response_to: int, events: list[Event]
-    ) -> Order | None:
-        """The live order a cancel or replace names, or None after a CancelRejected."""
-        order = self._find(cmd.session, cmd.orig_cl_ord_id)
+    def _amend_rejected(
+        self,
+        cmd: CancelOrder | ReplaceOrder,
+        order: Order | None,
+        response_to: int,
+        events: list[Event],
+    ) -> None:
+        """Answer a cancel or replace that cannot proceed: the order is unknown (or not
+        in that symbol and side), already done, or the new ClOrdID is taken."""
         if order is None or order.symbol != cmd.symbol or order.side != cmd.side:
-            reason, text = CXL_UNKNOWN_ORDER, unknown_order_text(cmd)
-            order = None
+            self._cancel_reject(
+                cmd, None, response_to, CXL_UNKNOWN_ORDER, unknown_order_text(cmd), events
+            )
         elif not order.leaves_qty:
-            reason, text = CXL_TOO_LATE, too_late_text(cmd, order.status)
-        elif cmd.cl_ord_id in self._cl_ord_ids[cmd.session]:
-            reason, text = CXL_DUPLICATE_CLORDID, duplicate_cl_ord_id_text(cmd)
+            text = too_late_text(cmd, order.status)
+            self._cancel_reject(cmd, order, response_to, CXL_TOO_LATE, text, events)
         else:
-            return order
-        self._cancel_reject(cmd, order, response_to, reason, text, events)
-        return None
+            text = duplicate_cl_ord_id_text(cmd)
+            self._cancel_reject(cmd, order, response_to, CXL_DUPLICATE_CLORDID, text, events)
 
     def _cancel_reject(
         self,

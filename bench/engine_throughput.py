@@ -1,0 +1,222 @@
+"""Matching engine throughput: commands (and the events they produce) per second, one core.
+
+What is measured: `engine.process(command)` in a loop over a pre-generated
+stream, timed with `time.perf_counter`, nothing else in the loop but counting
+the events. The stream is made before timing and is the same on every run
+(seeded):
+
+- 10 symbols, each with a mid price that drifts by a tick now and then;
+- about 60% passive limit orders (Day), 1 to 5 ticks behind the mid on their
+  own side, so they queue near the touch without crossing;
+- about 30% cancels of orders that are live at that moment (the generator
+  runs a scratch engine to know which ones are);
+- about 10% aggressive orders that cross the spread and sweep a few orders:
+  limit IOC a few ticks through the mid, or market.
+
+Twenty sessions with their own accounts send them (no self-trades). The
+garbage collector is on, with the settings `fixgw serve` uses. The process is
+pinned to one CPU where the OS allows it.
+
+Each figure is the best of a few runs, each into a fresh engine: operations
+(commands) per second and events per second. `ReferenceEngine`, the slow twin
+the tests compare against, runs on the first commands of the same stream only.
+
+Run from the repository root:
+
+    .venv/bin/python bench/engine_throughput.py            # 1,000,000 commands
+    .venv/bin/python bench/engine_throughput.py --quick    # 100,000 commands
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.engine import DAY_NS, MatchingEngine
+from engine.reference import ReferenceEngine
+from engine.types import (
+    Accepted,
+    Cancelled,
+    CancelOrder,
+    Instrument,
+    NewOrder,
+    OrdStatus,
+    OrdType,
+    Side,
+    TimeInForce,
+    Trade,
+)
+
+SYMBOLS = [f"SYM{i}" for i in range(10)]
+SESSIONS = [f"CLIENT{i:02d}" for i in range(20)]
+INSTRUMENTS = [Instrument(s, band_low=1, band_high=1_000_000) for s in SYMBOLS]
+START = 20_000 * DAY_NS + 9 * 3_600 * 10**9  # 09:00 UTC
+BUY, SELL = Side.BUY, Side.SELL
+
+
+def pin_to_one_core(cpu: int | None) -> str:
+    """Pin to `cpu` (default: the highest allowed, away from CPU 0's interrupts)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity)"
+    chosen = max(os.sched_getaffinity(0)) if cpu is None else cpu
+    os.sched_setaffinity(0, {chosen})
+    return f"pinned to CPU {chosen}"
+
+
+def tune_gc() -> None:
+    """The collector settings the server runs with (fix_gateway.server.tune_gc)."""
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
+
+
+class LiveOrders:
+    """Orders resting right now, for picking a random one to cancel in O(1)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str, Side]] = []
+        self.index: dict[tuple[str, str], int] = {}
+
+    def add(self, item: tuple[str, str, str, Side]) -> None:
+        self.index[item[:2]] = len(self.items)
+        self.items.append(item)
+
+    def discard(self, session: str, cl_ord_id: str) -> None:
+        position = self.index.pop((session, cl_ord_id), None)
+        if position is None:
+            return
+        last = self.items.pop()
+        if position < len(self.items):
+            self.items[position] = last
+            self.index[last[:2]] = position
+
+    def pick(self, rng: random.Random) -> tuple[str, str, str, Side] | None:
+        return rng.choice(self.items) if self.items else None
+
+
+def generate(count: int, seed: int = 7) -> list[Any]:
+    """The command stream (see the module docstring)."""
+    rng = random.Random(seed)
+    scratch = MatchingEngine(INSTRUMENTS)
+    live = LiveOrders()
+    mids = {s: 10_000 + 100 * i for i, s in enumerate(SYMBOLS)}
+    commands: list[Any] = []
+    ts = START
+    for n in range(count):
+        ts += 1_000
+        session = SESSIONS[n % len(SESSIONS)]
+        cl_ord_id = f"{n:x}"
+        roll = rng.random()
+        if roll < 0.02:  # the mid drifts
+            symbol = rng.choice(SYMBOLS)
+            mids[symbol] += rng.choice((-1, 1))
+        if roll < 0.60:
+            symbol = rng.choice(SYMBOLS)
+            side = BUY if rng.random() < 0.5 else SELL
+            offset = rng.randint(1, 5)
+            price = mids[symbol] - offset if side == BUY else mids[symbol] + offset
+            command: Any = NewOrder(
+                ts, session, session, cl_ord_id, symbol, side, OrdType.LIMIT,
+                rng.randint(1, 20) * 10, price, None, TimeInForce.DAY,
+            )  # fmt: skip
+        elif roll < 0.90 and live.items:
+            target_session, target, symbol, side = live.pick(rng)
+            command = CancelOrder(ts, target_session, cl_ord_id, target, symbol, side)
+        else:
+            symbol = rng.choice(SYMBOLS)
+            side = BUY if rng.random() < 0.5 else SELL
+            qty = rng.randint(5, 40) * 10
+            if rng.random() < 0.5:
+                command = NewOrder(
+                    ts, session, session, cl_ord_id, symbol, side, OrdType.MARKET, qty, None,
+                    None, TimeInForce.DAY,
+                )  # fmt: skip
+            else:
+                through = rng.randint(1, 4)
+                price = mids[symbol] + through if side == BUY else mids[symbol] - through
+                command = NewOrder(
+                    ts, session, session, cl_ord_id, symbol, side, OrdType.LIMIT, qty, price,
+                    None, TimeInForce.IOC,
+                )  # fmt: skip
+        commands.append(command)
+        for event in scratch.process(command):
+            if isinstance(event, Accepted):
+                order = event.order
+                live.add((order.session, order.cl_ord_id, order.symbol, order.side))
+            elif isinstance(event, Trade):
+                for order in (event.aggressor, event.resting):
+                    if order.status == OrdStatus.FILLED:
+                        live.discard(order.session, order.cl_ord_id)
+            elif isinstance(event, Cancelled):
+                order = event.order
+                live.discard(order.session, order.orig_cl_ord_id or order.cl_ord_id)
+                live.discard(order.session, order.cl_ord_id)
+    return commands
+
+
+def run(engine_type: type, commands: list[Any]) -> tuple[float, int]:
+    """Seconds to process `commands` into a fresh engine, and the events produced."""
+    engine = engine_type(INSTRUMENTS)
+    process = engine.process
+    events = 0
+    gc.collect()
+    started = time.perf_counter()
+    for command in commands:
+        events += len(process(command))
+    return time.perf_counter() - started, events
+
+
+def figure(name: str, commands: list[Any], rounds: int) -> None:
+    engine_type = {"MatchingEngine": MatchingEngine, "ReferenceEngine": ReferenceEngine}[name]
+    best = min(run(engine_type, commands) for _ in range(rounds))
+    seconds, events = best
+    print(
+        f"engine {name}: {len(commands) / seconds:,.0f} ops/s "
+        f"({events / seconds:,.0f} events/s) over {len(commands):,} commands",
+        flush=True,
+    )
+
+
+def describe(commands: list[Any]) -> str:
+    news = [c for c in commands if isinstance(c, NewOrder)]
+    passive = sum(1 for c in news if c.tif == TimeInForce.DAY and c.ord_type == OrdType.LIMIT)
+    cancels = len(commands) - len(news)
+    aggressive = len(news) - passive
+    total = len(commands)
+    return (
+        f"{passive / total:.0%} passive limit, {cancels / total:.0%} cancels, "
+        f"{aggressive / total:.0%} aggressive (IOC/market)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="100,000 commands, one round")
+    parser.add_argument("--count", type=int, default=None, help="commands for MatchingEngine")
+    parser.add_argument("--reference-count", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--cpu", type=int, default=None, help="CPU to pin to")
+    args = parser.parse_args(argv)
+    count = args.count or (100_000 if args.quick else 1_000_000)
+    rounds = args.rounds or (1 if args.quick else 3)
+    pinned = pin_to_one_core(args.cpu)
+    commands = generate(count)
+    print(
+        f"# fixgw engine throughput, Python {sys.version.split()[0]}, {pinned}, "
+        f"{describe(commands)}, best of {rounds}",
+        flush=True,
+    )
+    tune_gc()
+    figure("MatchingEngine", commands, rounds)
+    figure("ReferenceEngine", commands[: min(args.reference_count, count)], 1)
+
+
+if __name__ == "__main__":
+    main()
