@@ -13,9 +13,10 @@ the events. The stream is made before timing and is the same on every run
 - about 10% aggressive orders that cross the spread and sweep a few orders:
   limit IOC a few ticks through the mid, or market.
 
-Twenty sessions with their own accounts send them (no self-trades). The
-garbage collector is on, with the settings `fixgw serve` uses. The process is
-pinned to one CPU where the OS allows it.
+Twenty sessions send them, each with its own account, so an aggressor now
+and then meets its own resting order and self-trade prevention cancels it.
+The garbage collector is on, with the settings `fixgw serve` uses. The
+process is pinned to one CPU where the OS allows it.
 
 Each figure is the best of a few runs, each into a fresh engine: operations
 (commands) per second and events per second. `ReferenceEngine`, the slow twin

@@ -38,6 +38,7 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable, Container, Iterable
+from decimal import Decimal
 from heapq import heappop, heappush
 from typing import Any
 
@@ -125,13 +126,19 @@ _DONE_WORDS = {FILLED: "filled", CANCELED: "cancelled", EXPIRED: "expired"}
 # --- order entry rules, shared with the reference engine ----------------------------
 
 
+def price_text(ticks: int, instrument: Instrument) -> str:
+    """A price as the client wrote it (ticks times the tick size): texts are for people."""
+    return str(ticks * Decimal(str(instrument.tick_size)))
+
+
 def _band_text(name: str, value: int, instrument: Instrument) -> str | None:
     low = instrument.band_low
     high = instrument.band_high
     if (low is not None and value < low) or (high is not None and value > high):
-        shown_low = "-inf" if low is None else low
-        shown_high = "+inf" if high is None else high
-        return f"{name} {value} outside band [{shown_low}, {shown_high}]"
+        shown_low = "-inf" if low is None else price_text(low, instrument)
+        shown_high = "+inf" if high is None else price_text(high, instrument)
+        shown = price_text(value, instrument)
+        return f"{name} {shown} outside band [{shown_low}, {shown_high}]"
     return None
 
 
@@ -353,6 +360,11 @@ class MatchingEngine:
 
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
+
+    def order_state(self, session: str, cl_ord_id: str) -> OrderState | None:
+        """The state of the session's order known by `cl_ord_id` (any in its chain)."""
+        order = self._find(session, cl_ord_id)
+        return None if order is None else order.state()
 
     def open_orders(self, session: str | None = None) -> list[OrderState]:
         """Live orders (resting and waiting stops), by order id; one session's or all."""

@@ -200,10 +200,10 @@ def test_bad_quantity_is_rejected(venue: Venue, qty: int, symbol: str, text: str
 @pytest.mark.parametrize(
     ("price", "stop", "text"),
     [
-        (201, None, "price 201 outside band [50, 200]"),
-        (49, None, "price 49 outside band [50, 200]"),
-        (None, 300, "stop price 300 outside band [50, 200]"),
-        (100, 10, "stop price 10 outside band [50, 200]"),
+        (201, None, "price 2.01 outside band [0.50, 2.00]"),
+        (49, None, "price 0.49 outside band [0.50, 2.00]"),
+        (None, 300, "stop price 3.00 outside band [0.50, 2.00]"),
+        (100, 10, "stop price 0.10 outside band [0.50, 2.00]"),
     ],
 )
 def test_price_outside_band_is_rejected(
@@ -654,6 +654,21 @@ def test_cancel_takes_the_order_out(venue: Venue) -> None:
     assert venue.engine.open_orders() == []
 
 
+def test_cancel_anywhere_in_the_queue_keeps_the_rest_in_order(venue: Venue) -> None:
+    for cl in "abcdef":
+        venue.order(BUY, 10, 100, cl=cl)
+    venue.cancel("c", "xc")  # middle
+    venue.cancel("d", "xd")  # middle again, next to the gap
+    venue.cancel("a", "xa")  # front
+    venue.cancel("f", "xf")  # back
+    venue.order(BUY, 10, 100, cl="g")
+    assert venue.queue(BUY, 100) == ["b", "e", "g"]
+    assert venue.engine.book("AAPL").best_bid() == (100, 30)
+    events = venue.order(SELL, 30, 100, session="S2")
+    assert [e.resting.cl_ord_id for e in events if isinstance(e, Trade)] == ["b", "e", "g"]
+    assert venue.engine.book("AAPL").best_bid() is None
+
+
 def test_cancel_of_an_unknown_order_is_rejected(venue: Venue) -> None:
     venue.order(BUY, 10, 100, cl="b1")
     for orig, side, session in (("nope", BUY, "S1"), ("b1", SELL, "S1"), ("b1", BUY, "S2")):
@@ -774,7 +789,7 @@ def test_replace_rejects(venue: Venue) -> None:
         (venue.replace("nope", "r1", 5), CXL_UNKNOWN_ORDER, "unknown order"),
         (venue.replace("filled", "r2", 5), CXL_TOO_LATE, "too late"),
         (venue.replace("live", "a", 5), CXL_DUPLICATE_CLORDID, "duplicate ClOrdID 'a'"),
-        (venue.replace("live", "r3", 5, 250), CXL_OTHER, "price 250 outside band [50, 200]"),
+        (venue.replace("live", "r3", 5, 250), CXL_OTHER, "price 2.50 outside band [0.50, 2.00]"),
         (venue.replace("live", "r4", 0), CXL_OTHER, "order quantity 0 must be positive"),
         (
             venue.replace("lots", "r5", 150, symbol="LOT"),

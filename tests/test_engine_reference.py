@@ -247,6 +247,20 @@ def check_invariants(
                     assert o["displayed"] <= o["max_floor"]
                 else:
                     assert o["displayed"] == o["leaves_qty"]
+        # The FIFO links agree both ways and with the levels' displayed totals.
+        for side in (view.bids, view.asks):
+            assert list(side.keys) == sorted(side.levels)
+            assert side.best is (side.levels[side.keys[0]] if side.keys else None)
+            for level in side.levels.values():
+                forward = level.orders()
+                backward = []
+                order = level.tail
+                while order is not None:
+                    backward.append(order)
+                    order = order.prev
+                assert forward == backward[::-1]
+                assert all(o.level is level for o in forward)
+                assert level.displayed == sum(o.displayed for o in forward)
     # Quantity is conserved on every order the events show and the book holds.
     states = [o for o in order_records(after)] + after["done_orders"]
     for event in events:

@@ -568,8 +568,6 @@ async def test_reject_market_order_with_price(traders: tuple[Trader, Trader, Tra
     assert f[40] == "1"
 
 
-@pytest.mark.xfail(strict=True, reason="engine._band_text puts integer ticks in Text(58):"
-                   " 'price 11001 outside band [9000, 11000]'")
 async def test_band_reject_text_shows_prices_not_ticks(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:
@@ -579,8 +577,6 @@ async def test_band_reject_text_shows_prices_not_ticks(
     assert "110.01" in f[58] and "110.00" in f[58], f[58]
 
 
-@pytest.mark.xfail(strict=True, reason="ReportWriter.cancel_reject_now answers a replace of a"
-                   " live order refused at the FIX boundary with 37=NONE 39=8")
 async def test_replace_off_tick_of_live_order_reports_its_status(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:

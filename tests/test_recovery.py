@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import signal
 import subprocess
@@ -169,7 +168,7 @@ class LoadClient:
         while True:
             try:
                 msg = await self.peer.receive(timeout=quiet)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return
             except (EOFError, ConnectionResetError):
                 return

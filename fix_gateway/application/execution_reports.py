@@ -178,11 +178,14 @@ class ReportWriter:
 
     def cancel_reject_now(
         self, session: Session, cl_ord_id: str, orig_cl_ord_id: str, text: str, now: float,
-        response_to: int,
+        response_to: int, order: OrderState | None = None,
     ) -> None:
-        """OrderCancelReject for a request refused at the FIX boundary."""
+        """OrderCancelReject for a request refused at the FIX boundary; `order` is
+        the order it named, when known (its id and status go in 37 and 39)."""
+        order_id = b"%d" % order.order_id if order is not None else b"NONE"
+        status = ORD_STATUS[order.status] if order is not None else b"8"
         self._send(session, CANCEL_REJECT, [
-            (37, b"NONE"), (11, cl_ord_id), (41, orig_cl_ord_id), (39, b"8"),
+            (37, order_id), (11, cl_ord_id), (41, orig_cl_ord_id), (39, status),
             (434, response_to), (102, 99), (60, format_timestamp(now)), (58, text),
         ], now)  # fmt: skip
 

@@ -180,9 +180,12 @@ class OrderEntry:
             price = self._price(scale, get(44), "Price(44)")
             stop = self._price(scale, get(99), "StopPx(99)")
         except BoundaryReject as exc:
-            # No engine event, so no ExecID needed: answer directly.
+            # No engine event, so no ExecID needed: answer directly, with the
+            # order's own id and status when it is known.
+            orig = _text(msg, 41)
             self.reports.cancel_reject_now(
-                session, _text(msg, 11), _text(msg, 41), exc.text, now, response_to=2)
+                session, _text(msg, 11), orig, exc.text, now, response_to=2,
+                order=self.engine.order_state(session.config.name, orig))
             return
         self.submit(ReplaceOrder(
             int(now * 1e9), session.config.name, _text(msg, 11), _text(msg, 41), symbol,
