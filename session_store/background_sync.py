@@ -26,10 +26,10 @@ class BackgroundSyncer:
         self._thread: threading.Thread | None = None
         self.rounds = 0
 
-    def mark(self, fd: int) -> None:
-        """`fd` was written to: fsync it in the next round."""
+    def mark(self, *fds: int) -> None:
+        """These files were written to: fsync them in the next round."""
         with self._dirty_lock:
-            self._dirty.add(fd)
+            self._dirty.update(fds)
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="fixgw-fsync", daemon=True)
             self._thread.start()

@@ -202,8 +202,7 @@ class FileStore:
         if self.fsync_policy is FsyncPolicy.NONE:
             return
         if self._syncer is not None:
-            for fd in (self._dat, self._idx, self._seq):
-                self._syncer.mark(fd)
+            self._syncer.mark(self._dat, self._idx, self._seq)
             return
         now = time.monotonic()
         due = now - self._last_fsync >= self.fsync_interval
