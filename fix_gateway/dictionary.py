@@ -386,8 +386,6 @@ class Dictionary:
         """Checks in QuickFIX's order: value present, format, enum, known, allowed."""
         if not value and policy.fields_have_values:
             return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
-        if tag <= 0:
-            return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
         if value:
             check = self._checks.get(tag)
             if check is not None and not check(value):
@@ -399,14 +397,7 @@ class Dictionary:
                 if not ok:
                     return Problem(VALUE_OUT_OF_RANGE, tag,
                                    "Value is incorrect (out of range) for this tag")
-        if tag not in owner.members:
-            if tag in self.fields:
-                return Problem(TAG_NOT_DEFINED_FOR_MESSAGE, tag,
-                               "Tag not defined for this message type")
-            if tag >= FIRST_USER_DEFINED_TAG and not policy.user_defined_fields:
-                return None
-            return Problem(INVALID_TAG_NUMBER, tag, "Invalid tag number")
-        return None
+        return self._static_problem(tag, owner, policy)
 
     def _check_group(
         self, tags: Sequence[int], values: list[bytes], i: int, group: FieldSet,

@@ -15,8 +15,7 @@ import pytest
 
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.gateway_process import REPO, GatewayProcess
 
 
 def write_config(path: Path, data_dir: Path, extra: str = "") -> Path:
@@ -40,24 +39,6 @@ TargetCompID = "CLIENT1"
 """
     )
     return path
-
-
-class GatewayProcess:
-    def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise AssertionError(f"gateway did not start: {line!r} {self.proc.stderr.read()}")  # type: ignore[union-attr]
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
 
 
 @pytest.fixture

@@ -4,11 +4,7 @@ restarted; engine state and what clients were told must agree exactly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +12,8 @@ from pathlib import Path
 from fix_gateway.codec import Message
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
+from tests.gateway_process import GatewayProcess
 
-REPO = Path(__file__).resolve().parent.parent
 CLIENTS = ("C1", "C2", "C3")
 
 
@@ -46,41 +42,6 @@ tick_size = "0.05"
 {sessions}
 """)
     return path
-
-
-class GatewayProcess:
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if "listening on" not in line:
-            self.proc.kill()
-            raise AssertionError(f"gateway did not start: {line!r} {self.proc.stderr.read()}")  # type: ignore[union-attr]
-        self.port = int(line.rsplit(":", 1)[1])
-
-    def state(self) -> dict:  # type: ignore[type-arg]
-        """Ask the live gateway for its canonical engine state (SIGUSR1)."""
-        path = self.config.parent / "data" / "engine" / "state.json"
-        if path.exists():
-            path.unlink()
-        self.proc.send_signal(signal.SIGUSR1)
-        deadline = time.monotonic() + 10
-        while not path.exists():
-            assert time.monotonic() < deadline, "gateway did not write its state"
-            time.sleep(0.02)
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(15)
 
 
 @dataclass
@@ -204,11 +165,11 @@ def test_state_after_kill_9_equals_state_before(tmp_path: Path) -> None:
             await client.drain()
 
     asyncio.run(trade())
-    before = gw.state()
+    before = gw.state(tmp_path / "data")
     gw.kill()
     again = GatewayProcess(config)
     try:
-        after = again.state()
+        after = again.state(tmp_path / "data")
         assert after["hash"] == before["hash"]
         assert after["state"] == before["state"]
         assert before["open_orders"], "the scenario should leave orders resting"
@@ -251,7 +212,7 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 await client.drain(quiet=1.0)
 
         asyncio.run(after_restart())
-        state = again.state()
+        state = again.state(tmp_path / "data")
         for client in clients:
             view = views[client.name]
             assert view.orders, "no order was acknowledged before the kill"

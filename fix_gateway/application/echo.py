@@ -23,8 +23,7 @@ ECHOED_MSG_TYPES = frozenset((b"D", b"d"))
 class EchoApplication:
     def on_message(self, session: Session, msg: Message, now: float) -> None:
         if msg.msg_type not in ECHOED_MSG_TYPES:
-            session.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type",
-                                    now)
+            session.reject_unsupported(msg, now)
             return
         mdef = session.dictionary.messages[msg.msg_type]
         header = [(t.POSS_RESEND, b"Y")] if msg.get(t.POSS_RESEND) == b"Y" else []

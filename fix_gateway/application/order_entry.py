@@ -37,7 +37,6 @@ from engine.types import (
     Side,
     TimeInForce,
 )
-from fix_gateway import tags as t
 from fix_gateway.application.execution_reports import (
     CANCEL_REJECT,
     MASS_CANCEL_REPORT,
@@ -96,8 +95,7 @@ class OrderEntry:
     def on_message(self, session: Session, msg: Message, now: float) -> None:
         handler = self._handlers.get(msg.msg_type)
         if handler is None:
-            session.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type",
-                                    now)
+            session.reject_unsupported(msg, now)
             return
         handler(session, msg, now)
 

@@ -59,7 +59,7 @@ class RejectingApplication:
     """Until an application is attached: every message gets BusinessMessageReject."""
 
     def on_message(self, session: Session, msg: Message, now: float) -> None:
-        session.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
+        session.reject_unsupported(msg, now)
 
 
 EventSink = Callable[[str, "Session", dict[str, object]], None]
@@ -434,7 +434,7 @@ class Session:
             return  # after our Logout, only session traffic is acted on
         mdef = self.dictionary.messages.get(msg.msg_type)
         if mdef is None:
-            self.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
+            self.reject_unsupported(msg, now)
             return
         poss_resend, cl_ord_id = msg.get_many(_BUSINESS_TAGS)
         if cl_ord_id is not None:
@@ -545,6 +545,10 @@ class Session:
         self.send(t.REJECT, body, now, reply_to=msg)
         self.on_event("reject", self, {"ref_seq": seq, "reason": problem.reason,
                                        "tag": problem.tag, "text": problem.text})
+
+    def reject_unsupported(self, msg: Message, now: float) -> None:
+        """BusinessMessageReject 380=3 for a valid MsgType nothing here handles."""
+        self.business_reject(msg, t.BRR_UNSUPPORTED_MSG_TYPE, "Unsupported Message Type", now)
 
     def business_reject(self, msg: Message, reason: int, text: str, now: float) -> None:
         # Body in ascending tag order: 45, 58, 372, 379, 380.
