@@ -60,6 +60,9 @@ _NEW_ORDER_TAGS = (11, 55, 1, 54, 40, 38, 44, 99, 59, 126, 110, 111)
 _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
 
 
+EventObserver = Callable[[Command, list[Event], float], None]
+
+
 class BoundaryReject(Exception):
     """An order that cannot become an engine command as sent: (reason, text)."""
 
@@ -82,6 +85,10 @@ class OrderEntry:
         self.instruments = {i.symbol: i for i in instruments}
         self.scales: dict[str, PriceScale] = scales_for(self.instruments)
         self.reports = ReportWriter(sessions, self.scales)
+        # Consumers of the one event stream (surveillance, metrics, ...): called
+        # with (command, events, now) after each command; they must be cheap
+        # (append to a buffer, bump a counter) because they run on the hot path.
+        self.observers: list[EventObserver] = []
         self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
             b"D": self._new_order,
             b"F": self._cancel,
@@ -106,6 +113,8 @@ class OrderEntry:
         write = self.reports.write
         for event in events:
             write(event, now)
+        for observer in self.observers:
+            observer(command, events, now)
         return events
 
     def advance_time(self, now: float) -> None:
