@@ -115,6 +115,35 @@ class EngineSettings(_Strict):
 _EXAMPLE_INSTRUMENTS = [{"symbol": "ACME"}, {"symbol": "GLOBEX", "tick_size": "0.05"}]
 
 
+class MqttSettings(_Strict):
+    """The drop-copy MQTT feed: every copy as JSON, QoS 1."""
+
+    enabled: bool = False
+    host: str = Field("", description="broker host; empty: run the embedded broker (amqtt)")
+    port: int = Field(1883, ge=1, le=65535)
+    embedded_host: str = Field("127.0.0.1", description="where the embedded broker listens")
+    embedded_port: int = Field(1883, ge=1, le=65535)
+    tls: bool = False
+    ca_file: Path | None = Field(None, description="CA bundle for TLS; default: system CAs")
+    username: str | None = None
+    password: str | None = None
+    client_id: str = "fixgw-dropcopy"
+    topic_prefix: str = Field("fixgw", min_length=1)
+    in_process: bool = Field(
+        True, description="publish from a thread of the gateway; false: run"
+        " `fixgw dropcopy publish` as its own process",
+    )
+    keepalive: int = Field(30, ge=5)
+    reconnect_max: float = Field(10.0, gt=0, description="longest reconnect backoff, seconds")
+
+
+class DropCopySettings(_Strict):
+    enabled: bool = Field(
+        True, description="keep the drop-copy stream (every ExecutionReport, sequence-numbered)"
+    )
+    mqtt: MqttSettings = MqttSettings()
+
+
 class SessionSettings(_Strict):
     """One acceptor session, named as in QuickFIX's session settings."""
 
@@ -135,6 +164,21 @@ class SessionSettings(_Strict):
     validate_fields_out_of_order: bool = Field(True, alias="ValidateFieldsOutOfOrder")
     validate_fields_have_values: bool = Field(True, alias="ValidateFieldsHaveValues")
     logout_timeout: float = Field(2.0, alias="LogoutTimeout", gt=0)
+    role: Literal["order-entry", "drop-copy"] = Field("order-entry", alias="Role")
+    drop_copy_sessions: list[str] = Field(
+        default_factory=list, alias="DropCopySessions",
+        description="drop-copy role: order-entry sessions covered, by name (SENDER-TARGET)"
+        " or TargetCompID; empty: all",
+    )
+    drop_copy_accounts: list[str] = Field(
+        default_factory=list, alias="DropCopyAccounts",
+        description="drop-copy role: only reports for these Accounts (1); empty: all",
+    )
+    drop_copy_delivery: Literal["day", "live"] = Field(
+        "day", alias="DropCopyDelivery",
+        description="drop-copy role: copies made while offline are delivered at logon (day:"
+        " since the last copy received, or since 00:00 UTC for a new consumer) or not (live)",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_bounds(self) -> SessionSettings:
@@ -182,6 +226,7 @@ class GatewaySettings(BaseSettings):
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     engine: EngineSettings = EngineSettings()
+    drop_copy: DropCopySettings = DropCopySettings()
     instruments: list[InstrumentSettings] = Field(
         default_factory=lambda: [InstrumentSettings.model_validate(i) for i in _EXAMPLE_INSTRUMENTS]
     )
@@ -218,6 +263,18 @@ class GatewaySettings(BaseSettings):
             if key in seen:
                 raise ValueError(f"sessions[{i}]: duplicate session {key[0]}->{key[1]}")
             seen.add(key)
+        return self
+
+    @model_validator(mode="after")
+    def _drop_copy_targets(self) -> GatewaySettings:
+        order_entry = {(s.sender_comp_id, s.target_comp_id) for s in self.sessions
+                       if s.role == "order-entry"}
+        names = {f"{a}-{b}" for a, b in order_entry} | {b for _, b in order_entry}
+        for i, s in enumerate(self.sessions):
+            for name in s.drop_copy_sessions:
+                if name not in names:
+                    raise ValueError(f"sessions[{i}].DropCopySessions: {name!r} is not an"
+                                     " order-entry session")
         return self
 
 

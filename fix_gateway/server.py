@@ -19,6 +19,10 @@ import time
 from enum import IntEnum
 from pathlib import Path
 
+from drop_copy.application import DropCopyApplication
+from drop_copy.hub import Consumer, DropCopyHub
+from drop_copy.mqtt import MqttFeed
+from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from fix_gateway.application.echo import EchoApplication
@@ -167,6 +171,9 @@ class Gateway:
         self.journal: CommandJournal | None = None
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
+        self.drop_copy: DropCopyHub | None = None
+        self.mqtt_feed: MqttFeed | None = None
+        self._roles: dict[str, str] = {}
         for s in settings.sessions:
             config = s.to_config()
             store = FileStore(
@@ -177,11 +184,14 @@ class Gateway:
                 syncer=self.syncer,
             )
             self.sessions.append(Session(config, store, self.dictionary))
+            self._roles[config.name] = s.role
         self._by_name = {s.config.name: s for s in self.sessions}
         if application is None:
             application = self._make_application()
+        listener = DropCopyApplication()
         for session in self.sessions:
-            session.application = application
+            is_copy = self._roles[session.config.name] == "drop-copy"
+            session.application = listener if is_copy else application
         self.registry = SessionRegistry(self.sessions)
         self.connections: set[FixProtocol] = set()
         self._protocols: dict[Session, FixProtocol] = {}
@@ -203,15 +213,41 @@ class Gateway:
                                       fsync=settings.store.fsync,
                                       fsync_interval=settings.store.fsync_interval,
                                       syncer=self.syncer)
-        self.order_entry = OrderEntry(engine, self.journal, instruments, self._by_name.get)
+        order_entry_sessions = {name: s for name, s in self._by_name.items()
+                                if self._roles[name] == "order-entry"}
+        self.order_entry = OrderEntry(engine, self.journal, instruments,
+                                      order_entry_sessions.get)
+        if settings.drop_copy.enabled:
+            self._make_drop_copy(self.order_entry)
         replayed = self.order_entry.recover(self.journal.replay(), time.time())
         self.journal.mark_committed()
         self.journal.flush()
+        if self.drop_copy is not None:
+            self.drop_copy.stream.flush()
         for session in self.sessions:
             session.store.flush()
         log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
                  len(engine.open_orders()))
         return self.order_entry
+
+    def _make_drop_copy(self, order_entry: OrderEntry) -> None:
+        settings = self.settings
+        stream = DropCopyStream(stream_directory(settings.store.data_dir),
+                                fsync=settings.store.fsync,
+                                fsync_interval=settings.store.fsync_interval,
+                                syncer=self.syncer)
+        consumers = [
+            Consumer(self._by_name[c.to_config().name], frozenset(c.drop_copy_sessions),
+                     frozenset(a.encode() for a in c.drop_copy_accounts),
+                     c.drop_copy_delivery)
+            for c in settings.sessions if c.role == "drop-copy"
+        ]
+        hub = DropCopyHub(stream, consumers)
+        for consumer in consumers:
+            consumer.session.on_event = hub.event_sink(consumer, consumer.session.on_event)
+        order_entry.reports.copier = hub.copy
+        order_entry.restore_copy = hub.copy_if_missing
+        self.drop_copy = hub
 
     # --- sessions <-> connections ----------------------------------------------------
 
@@ -237,6 +273,17 @@ class Gateway:
                     self._fatal(f"engine journal write failed: {exc}")
                     return
                 journaled = True
+        hub = self.drop_copy
+        if hub is not None:
+            if hub.stream.pending:
+                try:
+                    hub.stream.flush()
+                except OSError as exc:
+                    self._fatal(f"drop-copy stream write failed: {exc}")
+                    return
+            if hub.touched:
+                touched |= hub.touched
+                hub.touched.clear()
         if origin is not None and origin.conn is not None and origin.conn.session is not None:
             touched.add(origin.conn.session)  # bound, or refusing a Logon
         for session in touched:
@@ -289,6 +336,10 @@ class Gateway:
             lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
         )
         self._ticker = loop.create_task(self._tick_forever())
+        mqtt = self.settings.drop_copy.mqtt
+        if self.drop_copy is not None and mqtt.enabled and mqtt.in_process:
+            self.mqtt_feed = MqttFeed(mqtt, self.settings.store.data_dir, self.dictionary)
+            self.mqtt_feed.start()
         tune_gc()
         log.info("event=listening host=%s port=%d sessions=%d", listen.host, self.port,
                  len(self.sessions))
@@ -307,6 +358,10 @@ class Gateway:
             self._last_clock = now
             self.order_entry.advance_time(now)
             self.commit(None)
+        if self.drop_copy is not None:
+            self.drop_copy.pump(now)  # consumers catching up get their next chunk
+            if self.drop_copy.touched:
+                self.commit(None)
         for proto in list(self.connections):
             try:
                 proto.tick(now)
@@ -333,8 +388,13 @@ class Gateway:
             proto.abort()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.mqtt_feed is not None:
+            self.mqtt_feed.stop()
         if self.journal is not None:
             self.journal.close()
+        if self.drop_copy is not None:
+            self.drop_copy.close()
+            self.drop_copy.stream.close()
         for session in self.sessions:
             session.store.close()
         self.syncer.stop()

@@ -76,6 +76,9 @@ class ReportWriter:
         self._session = sessions
         self.scales = scales
         self.touched: set[Session] = set()  # sessions with new output this batch
+        # Drop copy: called with (session, body, framed report, now) for every
+        # ExecutionReport sent.
+        self.copier: Callable[[Session, bytes, bytes, float], None] | None = None
         self._handlers: dict[type, Callable[[Event, float], None]] = {
             Accepted: self._accepted,  # type: ignore[dict-item]
             Rejected: self._rejected,  # type: ignore[dict-item]
@@ -254,14 +257,19 @@ class ReportWriter:
             transact_time(ts),
             b"58=%b\x01" % text.encode() if text else b"",
         )
-        session.send_rendered(ER, body, now)
+        raw = session.send_rendered(ER, body, now)
         self.touched.add(session)
+        if self.copier is not None:
+            self.copier(session, body, raw, now)
 
     def _send(
         self, session: Session, msg_type: bytes, body: list[tuple[int, FieldValue]], now: float
     ) -> None:
-        session.send_rendered(msg_type, render(body), now)
+        rendered = render(body)
+        raw = session.send_rendered(msg_type, rendered, now)
         self.touched.add(session)
+        if msg_type == ER and self.copier is not None:
+            self.copier(session, rendered, raw, now)
 
 
 def report_signature(msg_type: bytes, fields: dict[int, bytes]) -> bytes | None:

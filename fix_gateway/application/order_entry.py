@@ -89,6 +89,8 @@ class OrderEntry:
         # with (command, events, now) after each command; they must be cheap
         # (append to a buffer, bump a counter) because they run on the hot path.
         self.observers: list[EventObserver] = []
+        # Drop copy of reports re-sent by recovery: (session, body, raw, now).
+        self.restore_copy: Callable[[Session, bytes, bytes, float], None] | None = None
         self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
             b"D": self._new_order,
             b"F": self._cancel,
@@ -292,7 +294,9 @@ class OrderEntry:
                 continue
             log.warning("event=recovered_reports session=%s count=%d", name, len(bodies))
             for msg_type, body in bodies:
-                session.send_rendered(msg_type, body, now)
+                raw = session.send_rendered(msg_type, body, now)
+                if msg_type == b"8" and self.restore_copy is not None:
+                    self.restore_copy(session, body, raw, now)
 
 
 def _text(msg: Message, tag: int) -> str:
@@ -313,9 +317,9 @@ class _Capture:
     def __init__(self, sink: list[tuple[bytes, bytes]]) -> None:
         self._sink = sink
 
-    def send_rendered(self, msg_type: bytes, body: bytes, now: float, extra: bytes = b"") -> int:
+    def send_rendered(self, msg_type: bytes, body: bytes, now: float, extra: bytes = b"") -> bytes:
         self._sink.append((msg_type, body))
-        return 0
+        return b""
 
 
 def _store_has(session: Session, report: tuple[bytes, bytes], depth: int = 2000) -> bool:

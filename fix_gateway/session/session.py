@@ -484,8 +484,8 @@ class Session:
         now: float,
         reply_to: Message | None = None,
         header: Iterable[tuple[int, FieldValue]] = (),
-    ) -> int:
-        """Encode, store (buffered) and queue one message; returns its MsgSeqNum.
+    ) -> bytes:
+        """Encode, store (buffered) and queue one message; returns it, framed.
 
         `header` adds header fields beyond 34/49/52/56 (e.g. PossResend 97);
         replies reverse the peer's routing fields.
@@ -498,8 +498,11 @@ class Session:
             extra = render(sorted(fields, key=lambda f: f[0]))
         return self.send_rendered(msg_type, render(body), now, extra)
 
-    def send_rendered(self, msg_type: bytes, body: bytes, now: float, extra: bytes = b"") -> int:
-        """Send an already rendered body (the order hot path's templates).
+    def send_rendered(
+        self, msg_type: bytes, body: bytes, now: float, extra: bytes = b""
+    ) -> bytes:
+        """Send an already rendered body (the order hot path's templates); returns
+        the framed message (drop copy keeps it as sent).
 
         While no connection is up the message is only stored: the peer gets
         it by ResendRequest when it logs on again and sees the gap.
@@ -518,7 +521,7 @@ class Session:
         if self.state is not State.DISCONNECTED:
             self.outbox.append(raw)
             self.last_sent = now
-        return seq
+        return raw
 
     def logout(self, text: str, now: float, close: bool = False, reason: str = "") -> None:
         """Send Logout (Text only if `text`); wait for the answer, or close at once.

@@ -1,0 +1,210 @@
+"""The MQTT drop-copy feed: the stream, published in order with QoS 1, resumable.
+
+`Publisher` follows the stream files (never the gateway's memory) and
+publishes each entry as a `DropCopyRecord` JSON on
+`{prefix}/dropcopy/{session}/{symbol}`. After each batch the broker has
+acknowledged (PUBACK for every message), the last sequence number is written
+to `<data_dir>/dropcopy/mqtt.ack`; after a broker outage, a publisher restart
+or a gateway crash, publishing resumes from there, with a backoff between
+reconnect attempts. A batch cut short by an outage is published again, so a
+subscriber may see a sequence number twice, never a gap: it keeps the
+highest seq seen and drops anything not above it.
+
+`MqttFeed` runs a publisher (and the embedded amqtt broker when no broker
+host is configured) on a thread with its own event loop, so the order path's
+loop never waits on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import ssl
+import threading
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from drop_copy.record import DropCopyRecord, topic_for
+from drop_copy.stream import StreamReader, stream_directory
+from fix_gateway.config import MqttSettings
+from fix_gateway.dictionary import Dictionary
+
+log = logging.getLogger("fixgw.mqtt")
+
+BATCH = 500  # entries per publish round; each round waits for all its PUBACKs
+POLL_INTERVAL = 0.01  # seconds between looks at the stream when idle
+MAX_INFLIGHT = 200
+
+
+def ack_path(data_dir: Path) -> Path:
+    return data_dir / "dropcopy" / "mqtt.ack"
+
+
+def broker_address(settings: MqttSettings) -> tuple[str, int]:
+    if settings.host:
+        return settings.host, settings.port
+    return settings.embedded_host, settings.embedded_port
+
+
+def make_client(settings: MqttSettings, identifier: str | None = None) -> aiomqtt.Client:
+    host, port = broker_address(settings)
+    tls = None
+    if settings.tls:
+        tls = ssl.create_default_context(
+            cafile=str(settings.ca_file) if settings.ca_file else None)
+    return aiomqtt.Client(
+        host, port,
+        identifier=identifier or settings.client_id,
+        username=settings.username,
+        password=settings.password,
+        keepalive=settings.keepalive,
+        tls_context=tls,
+        max_inflight_messages=MAX_INFLIGHT,
+        timeout=10,
+    )
+
+
+class Publisher:
+    def __init__(self, settings: MqttSettings, data_dir: Path, dictionary: Dictionary) -> None:
+        self.settings = settings
+        self.dictionary = dictionary
+        self.stream_dir = stream_directory(data_dir)
+        self.ack_file = ack_path(data_dir)
+        self.acked = self._load_ack()  # last seq the broker acknowledged
+        self.connected = False
+
+    def _load_ack(self) -> int:
+        try:
+            return int(self.ack_file.read_text().strip() or 0)
+        except FileNotFoundError:
+            return 0
+        except ValueError:
+            log.warning("event=mqtt_ack_unreadable path=%s resume_from=1", self.ack_file)
+            return 0
+
+    def _save_ack(self) -> None:
+        tmp = self.ack_file.with_suffix(".tmp")
+        tmp.write_text(f"{self.acked}\n")
+        os.replace(tmp, self.ack_file)
+
+    def records(self, entries: list[tuple[int, bytes]]) -> list[tuple[str, str]]:
+        """(topic, JSON payload) per stream entry."""
+        prefix = self.settings.topic_prefix
+        out = []
+        for seq, raw in entries:
+            record = DropCopyRecord.from_report(seq, raw, self.dictionary)
+            out.append((topic_for(prefix, record), record.model_dump_json()))
+        return out
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish until `stop` is set, reconnecting with backoff after failures."""
+        backoff = 0.2
+        host, port = broker_address(self.settings)
+        while not stop.is_set():
+            try:
+                async with make_client(self.settings) as client:
+                    self.connected = True
+                    backoff = 0.2
+                    log.info("event=mqtt_connected broker=%s:%d resume_from=%d", host, port,
+                             self.acked + 1)
+                    await self._publish_until(client, stop)
+            except aiomqtt.MqttError as exc:
+                log.warning("event=mqtt_disconnected broker=%s:%d error=%r retry_in=%.1f",
+                            host, port, str(exc), backoff)
+            finally:
+                self.connected = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, self.settings.reconnect_max)
+
+    async def _publish_until(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        self.stream_dir.mkdir(parents=True, exist_ok=True)
+        with StreamReader(self.stream_dir) as reader:
+            while not stop.is_set():
+                entries = reader.read(self.acked + 1, BATCH)
+                if not entries:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), POLL_INTERVAL)
+                    continue
+                await publish_all(client, self.records(entries))
+                self.acked = entries[-1][0]
+                self._save_ack()
+
+
+async def publish_all(client: aiomqtt.Client, messages: list[tuple[str, str]]) -> None:
+    """Publish in order with QoS 1 and wait for every PUBACK.
+
+    The publishes are handed to the MQTT client in order (tasks start in
+    creation order), which keeps them in order on the connection.
+    """
+    await asyncio.gather(*(client.publish(topic, payload, qos=1) for topic, payload in messages))
+
+
+async def start_embedded_broker(host: str, port: int) -> Any:
+    """An amqtt broker on this event loop, for a newcomer's `make run`."""
+    from amqtt.broker import Broker
+
+    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    broker = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
+                    {"allow_anonymous": True}},
+    })
+    await broker.start()
+    log.info("event=embedded_broker_started address=%s:%d", host, port)
+    return broker
+
+
+class MqttFeed:
+    """A publisher (and the embedded broker, if configured) on its own thread."""
+
+    def __init__(self, settings: MqttSettings, data_dir: Path, dictionary: Dictionary) -> None:
+        self.settings = settings
+        self.publisher = Publisher(settings, data_dir, dictionary)
+        self._thread = threading.Thread(target=self._run, name="fixgw-mqtt", daemon=True)
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.publisher.connected
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._main())
+        except Exception:  # the feed must never take the gateway down with it
+            log.exception("event=mqtt_feed_failed")
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        broker = None
+        try:
+            if not self.settings.host:
+                broker = await start_embedded_broker(self.settings.embedded_host,
+                                                     self.settings.embedded_port)
+        finally:
+            self._ready.set()
+        try:
+            await self.publisher.run(self._stop)
+        finally:
+            if broker is not None:
+                await broker.shutdown()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # loop already finished
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)

@@ -1,0 +1,75 @@
+"""The JSON form of one drop copy, as published on MQTT and printed by replay.
+
+Schema (validated by `DropCopyRecord`):
+
+    {"seq": 42,                         drop-copy sequence number: 1, 2, 3, ... no gaps
+     "session": "FIXGW-CLIENT1",        the order-entry session the report was sent on
+     "sender_comp_id": "FIXGW", "target_comp_id": "CLIENT1",
+     "symbol": "ACME", "account": "ACC1" | null,
+     "msg_seq_num": 17,                 the report's MsgSeqNum on its session
+     "fields": {"OrderID": "3", "ClOrdID": "o1", "ExecType": "F", ...},
+     "raw": "8=FIX.4.4\\u00019=..."}    the report exactly as sent (SOH separators)
+
+`fields` holds every field of the ExecutionReport by its FIX 4.4 name except
+BeginString, BodyLength and CheckSum; a tag the dictionary does not name
+appears as its number.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fix_gateway.codec import parse_fields
+from fix_gateway.dictionary import Dictionary
+
+_FRAMING = (8, 9, 10)
+
+
+class DropCopyRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    session: str
+    sender_comp_id: str
+    target_comp_id: str
+    symbol: str | None
+    account: str | None
+    msg_seq_num: int
+    fields: dict[str, str]
+    raw: str
+
+    @classmethod
+    def from_report(cls, seq: int, raw: bytes, dictionary: Dictionary) -> DropCopyRecord:
+        parsed = parse_fields(raw)
+        if parsed is None:
+            raise ValueError(f"drop-copy entry {seq} is not a FIX message")
+        tags, values = parsed
+        names = dictionary.fields
+        fields: dict[str, str] = {}
+        for tag, value in zip(tags, values, strict=True):
+            if tag in _FRAMING:
+                continue
+            field = names.get(tag)
+            fields[field.name if field is not None else str(tag)] = value.decode("latin-1")
+        sender = fields.get("SenderCompID", "")
+        target = fields.get("TargetCompID", "")
+        return cls(
+            seq=seq,
+            session=f"{sender}-{target}",
+            sender_comp_id=sender,
+            target_comp_id=target,
+            symbol=fields.get("Symbol"),
+            account=fields.get("Account"),
+            msg_seq_num=int(fields.get("MsgSeqNum", "0")),
+            fields=fields,
+            raw=raw.decode("latin-1"),
+        )
+
+
+def topic_for(prefix: str, record: DropCopyRecord) -> str:
+    """`{prefix}/dropcopy/{session}/{symbol}`; MQTT wildcards and '/' in names become '_'."""
+    return f"{prefix}/dropcopy/{_level(record.session)}/{_level(record.symbol or '-')}"
+
+
+def _level(name: str) -> str:
+    return name.replace("/", "_").replace("+", "_").replace("#", "_") or "_"
