@@ -21,7 +21,7 @@ run: $(STAMP)
 acceptance: $(STAMP)
 	$(BIN)/fixgw serve --config examples/acceptance.toml
 
-## Run the whole test suite (installs QuickFIX for the interop test where it can).
+## Run the whole test suite (installs QuickFIX and Mosquitto for the tests that use them, where it can).
 test: $(STAMP) interop-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
@@ -31,9 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec_throughput.py
 
-## QuickFIX (C++) drives the interop test as a real client engine.
+## QuickFIX (interop test) and Mosquitto (MQTT drop-copy tests), from Debian where possible.
 interop-deps:
-	@sh scripts/ensure-quickfix.sh
+	@sh scripts/ensure-test-deps.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -69,6 +69,7 @@ class DropCopyHub:
         self.stream = stream
         self.consumers = list(consumers)
         self.touched: set[Session] = set()  # drop-copy sessions with new output
+        self.waiting: set[Consumer] = set()  # logged on, catching up from the stream
         self._reader: StreamReader | None = None
         self._recent_exec_ids: set[bytes | None] | None = None  # for copy_if_missing
         for consumer in self.consumers:
@@ -91,6 +92,7 @@ class DropCopyHub:
                 continue
             if consumer.cursor != seq - 1:  # cannot happen; if it did, catch up instead
                 consumer.live = False
+                self.waiting.add(consumer)
                 continue
             consumer.cursor = seq
             if consumer.covers(config.name, config.target_comp_id, body):
@@ -125,6 +127,7 @@ class DropCopyHub:
                 self.on_logon(consumer)
             elif event == "disconnect":
                 consumer.live = False
+                self.waiting.discard(consumer)
 
         return sink
 
@@ -135,15 +138,17 @@ class DropCopyHub:
         elif consumer.cursor is None:
             consumer.cursor = self._start_of_day()
         consumer.live = False
+        self.waiting.add(consumer)
         log.info("event=dropcopy_logon session=%s from=%d head=%d", consumer.session.config.name,
                  consumer.cursor + 1, self.stream.head)
 
     def pump(self, now: float) -> None:
-        """Catch up consumers that are behind, a chunk each; called every tick."""
-        for consumer in self.consumers:
-            if consumer.live or not consumer.session.connected or consumer.cursor is None:
-                continue
-            if consumer.session.close_reason is not None:
+        """Catch up consumers that are behind, a chunk each: called at every commit
+        and tick while any is waiting."""
+        for consumer in list(self.waiting):
+            session = consumer.session
+            if not session.connected or session.close_reason is not None:
+                self.waiting.discard(consumer)
                 continue
             self._catch_up(consumer, now)
 
@@ -162,6 +167,7 @@ class DropCopyHub:
         # Entries of the batch in progress go out with it once the consumer is live.
         if consumer.cursor >= committed and not self.stream.pending:
             consumer.live = True
+            self.waiting.discard(consumer)
             log.info("event=dropcopy_live session=%s seq=%d", consumer.session.config.name,
                      consumer.cursor)
 

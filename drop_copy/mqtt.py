@@ -10,6 +10,13 @@ reconnect attempts. A batch cut short by an outage is published again, so a
 subscriber may see a sequence number twice, never a gap: it keeps the
 highest seq seen and drops anything not above it.
 
+Consumers find gaps by sequence number. The publisher keeps a retained
+`{prefix}/dropcopy/status` message, {"head": N}, with the last sequence
+number published, so a consumer also sees a gap at the end; and it answers
+replay requests published on `{prefix}/dropcopy/replay` as JSON
+{"from": N, "to": M, "reply_to": "some/topic"} by publishing entries N..M
+(M optional: up to the head) on `reply_to`.
+
 `MqttFeed` runs a publisher (and the embedded amqtt broker when no broker
 host is configured) on a thread with its own event loop, so the order path's
 loop never waits on the broker.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import ssl
@@ -38,10 +46,19 @@ log = logging.getLogger("fixgw.mqtt")
 BATCH = 500  # entries per publish round; each round waits for all its PUBACKs
 POLL_INTERVAL = 0.01  # seconds between looks at the stream when idle
 MAX_INFLIGHT = 200
+MAX_REPLAY = 100_000  # entries one replay request may ask for
 
 
 def ack_path(data_dir: Path) -> Path:
     return data_dir / "dropcopy" / "mqtt.ack"
+
+
+def status_topic(prefix: str) -> str:
+    return f"{prefix}/dropcopy/status"
+
+
+def replay_topic(prefix: str) -> str:
+    return f"{prefix}/dropcopy/replay"
 
 
 def broker_address(settings: MqttSettings) -> tuple[str, int]:
@@ -111,7 +128,14 @@ class Publisher:
                     backoff = 0.2
                     log.info("event=mqtt_connected broker=%s:%d resume_from=%d", host, port,
                              self.acked + 1)
-                    await self._publish_until(client, stop)
+                    await client.subscribe(replay_topic(self.settings.topic_prefix), qos=1)
+                    replays = asyncio.create_task(self._serve_replays(client))
+                    try:
+                        await self._publish_until(client, stop)
+                    finally:
+                        replays.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                            await replays
             except aiomqtt.MqttError as exc:
                 log.warning("event=mqtt_disconnected broker=%s:%d error=%r retry_in=%.1f",
                             host, port, str(exc), backoff)
@@ -133,6 +157,29 @@ class Publisher:
                 await publish_all(client, self.records(entries))
                 self.acked = entries[-1][0]
                 self._save_ack()
+                await client.publish(status_topic(self.settings.topic_prefix),
+                                     json.dumps({"head": self.acked}), qos=1, retain=True)
+
+    async def _serve_replays(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            try:
+                request = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+                begin = int(request["from"])
+                reply_to = str(request["reply_to"])
+                end = int(request.get("to") or self.acked)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("event=mqtt_bad_replay_request error=%r", str(exc))
+                continue
+            end = min(end, self.acked, begin + MAX_REPLAY - 1)
+            log.info("event=mqtt_replay from=%d to=%d reply_to=%s", begin, end, reply_to)
+            with StreamReader(self.stream_dir) as reader:
+                while begin <= end:
+                    entries = reader.read(begin, min(BATCH, end - begin + 1))
+                    if not entries:
+                        break
+                    records = [(reply_to, payload) for _, payload in self.records(entries)]
+                    await publish_all(client, records)
+                    begin = entries[-1][0] + 1
 
 
 async def publish_all(client: aiomqtt.Client, messages: list[tuple[str, str]]) -> None:

@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     _add_client_parser(sub)
+    from drop_copy.cli import add_dropcopy_parser
+
+    add_dropcopy_parser(sub)
     return parser
 
 

@@ -262,6 +262,9 @@ class Gateway:
         """Write ahead, then speak: journal, then session stores, then sockets."""
         touched: set[Session] = set()
         journaled = False
+        hub = self.drop_copy
+        if hub is not None and hub.waiting:
+            hub.pump(time.time())  # a drop-copy session catching up: its next chunk
         if self.order_entry is not None:
             touched = self.order_entry.reports.touched
             journal = self.journal
@@ -273,7 +276,6 @@ class Gateway:
                     self._fatal(f"engine journal write failed: {exc}")
                     return
                 journaled = True
-        hub = self.drop_copy
         if hub is not None:
             if hub.stream.pending:
                 try:
@@ -358,10 +360,8 @@ class Gateway:
             self._last_clock = now
             self.order_entry.advance_time(now)
             self.commit(None)
-        if self.drop_copy is not None:
-            self.drop_copy.pump(now)  # consumers catching up get their next chunk
-            if self.drop_copy.touched:
-                self.commit(None)
+        if self.drop_copy is not None and self.drop_copy.waiting:
+            self.commit(None)  # drop-copy sessions catching up get their next chunk
         for proto in list(self.connections):
             try:
                 proto.tick(now)
