@@ -73,7 +73,7 @@ def make_client(settings: MqttSettings, identifier: str | None = None) -> aiomqt
     if settings.tls:
         tls = ssl.create_default_context(
             cafile=str(settings.ca_file) if settings.ca_file else None)
-    return aiomqtt.Client(
+    client = aiomqtt.Client(
         host, port,
         identifier=identifier or settings.client_id,
         username=settings.username,
@@ -81,8 +81,11 @@ def make_client(settings: MqttSettings, identifier: str | None = None) -> aiomqt
         keepalive=settings.keepalive,
         tls_context=tls,
         max_inflight_messages=MAX_INFLIGHT,
-        timeout=10,
+        timeout=5,  # seconds for a PUBACK: an outage shows up as a timeout
     )
+    # A batch is BATCH publishes in flight at once, by design: not worth a warning.
+    client.pending_calls_threshold = BATCH + 10
+    return client
 
 
 class Publisher:
