@@ -312,7 +312,8 @@ def build_client(workdir: Path) -> Path | None:
 # --- the gateway under test --------------------------------------------------------------
 
 
-def write_config(workdir: Path, fsync: str, sessions: list[str]) -> Path:
+def write_config(workdir: Path, fsync: str, sessions: list[str],
+                 extra: list[str] | None = None) -> Path:
     lines = [
         'log_level = "WARNING"',
         "[listen]", 'host = "127.0.0.1"', "port = 0",
@@ -324,9 +325,50 @@ def write_config(workdir: Path, fsync: str, sessions: list[str]) -> Path:
         lines += ["[[instruments]]", f'symbol = "{symbol}"', f'tick_size = "{_price(tick)}"']
     for target in sessions:
         lines += ["[[sessions]]", f'SenderCompID = "{VENUE}"', f'TargetCompID = "{target}"']
+    lines += extra or []
     path = workdir / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def drop_copy_setup(mode: str, workdir: Path, cpus: set[int] | None
+                    ) -> tuple[list[str], subprocess.Popen | None]:
+    """Config lines for a --drop-copy mode, and the MQTT broker it needs, if any."""
+    if mode == "off":
+        return ["[drop_copy]", "enabled = false"], None
+    if mode == "stream":
+        return [], None
+    lines = ["[[sessions]]", f'SenderCompID = "{VENUE}"', 'TargetCompID = "DC1"',
+             'Role = "drop-copy"', 'DropCopyDelivery = "live"']
+    if mode == "fix":
+        return lines, None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mosquitto = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if mosquitto:
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+        cmd = [mosquitto, "-c", str(conf)]
+    else:
+        cmd = [str(VENV_BIN / "fixgw"), "dropcopy", "broker", "--port", str(port)]
+    broker = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=_pinned(cpus))
+    time.sleep(1.0)
+    mqtt = ["[drop_copy.mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {port}"]
+    return [*lines, *mqtt], broker
+
+
+def start_dropcopy_consumer(mode: str, gw: Gateway, cpus: set[int] | None
+                            ) -> subprocess.Popen | None:
+    if mode not in ("fix", "mqtt"):
+        return None
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "dropcopy_consumer.py"), gw.host, str(gw.port),
+         "DC1", VENUE], stdout=subprocess.PIPE, text=True, preexec_fn=_pinned(cpus))
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc
 
 
 class Gateway:
@@ -744,6 +786,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="the C client busy-polls its sockets (best on a quiet machine with a "
                          "core for it; by default it sleeps in ppoll when idle)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--drop-copy", choices=["off", "stream", "fix", "mqtt"], default="stream",
+                    help="off: no drop-copy stream; stream: the stream only (the default"
+                         " configuration); fix: also a FIX drop-copy session logged on and"
+                         " reading; mqtt: fix plus the MQTT feed to a broker (Mosquitto if"
+                         " installed, else the embedded one), all on the client CPU")
+    ap.add_argument("--extra-config", action="append", default=[], metavar="TOML",
+                    help="TOML appended to the gateway's config (repeatable)")
     args = ap.parse_args(argv)
     global SPIN
     SPIN = args.spin
@@ -806,8 +855,12 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
         # The gateway.
-        config = write_config(workdir, args.fsync, sessions)
+        extra, side = drop_copy_setup(args.drop_copy, workdir, client_cpus)
+        config = write_config(workdir, args.fsync, sessions, extra + args.extra_config)
         gw = Gateway(config, gw_cpus, None, workdir)
+        consumer = start_dropcopy_consumer(args.drop_copy, gw, client_cpus)
+        print(f"config: drop copy {args.drop_copy}"
+              + (f" ({side.args[0]} broker)" if side is not None else ""), flush=True)
         try:
             w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)
             run_client(client, gw.host, gw.port, "max", window, w_paths, stream_objs=w_objs)
@@ -843,6 +896,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  !! gateway exited {rc}: {err[-2000:]}")
             elif err.strip():
                 print(f"  gateway stderr: {err.strip()[-1000:]}")
+            if consumer is not None:
+                consumer.terminate()
+                out, _ = consumer.communicate(timeout=10)
+                print(f"  drop-copy session received: {(out or '?').split()[-1]} copies",
+                      flush=True)
+            if side is not None:
+                side.kill()
 
         if args.profile:
             shutil.rmtree(workdir / "data", ignore_errors=True)

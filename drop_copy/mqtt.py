@@ -36,7 +36,7 @@ from typing import Any
 
 import aiomqtt
 
-from drop_copy.record import DropCopyRecord, topic_for
+from drop_copy.record import record_dict, topic_for
 from drop_copy.stream import StreamReader, stream_directory
 from fix_gateway.config import MqttSettings
 from fix_gateway.dictionary import Dictionary
@@ -116,8 +116,8 @@ class Publisher:
         prefix = self.settings.topic_prefix
         out = []
         for seq, raw in entries:
-            record = DropCopyRecord.from_report(seq, raw, self.dictionary)
-            out.append((topic_for(prefix, record), record.model_dump_json()))
+            record = record_dict(seq, raw, self.dictionary)
+            out.append((topic_for(prefix, record), json.dumps(record, separators=(",", ":"))))
         return out
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -17,6 +17,8 @@ appears as its number.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from fix_gateway.codec import parse_fields
@@ -40,35 +42,51 @@ class DropCopyRecord(BaseModel):
 
     @classmethod
     def from_report(cls, seq: int, raw: bytes, dictionary: Dictionary) -> DropCopyRecord:
-        parsed = parse_fields(raw)
-        if parsed is None:
-            raise ValueError(f"drop-copy entry {seq} is not a FIX message")
-        tags, values = parsed
-        names = dictionary.fields
-        fields: dict[str, str] = {}
-        for tag, value in zip(tags, values, strict=True):
-            if tag in _FRAMING:
-                continue
-            field = names.get(tag)
-            fields[field.name if field is not None else str(tag)] = value.decode("latin-1")
-        sender = fields.get("SenderCompID", "")
-        target = fields.get("TargetCompID", "")
-        return cls(
-            seq=seq,
-            session=f"{sender}-{target}",
-            sender_comp_id=sender,
-            target_comp_id=target,
-            symbol=fields.get("Symbol"),
-            account=fields.get("Account"),
-            msg_seq_num=int(fields.get("MsgSeqNum", "0")),
-            fields=fields,
-            raw=raw.decode("latin-1"),
-        )
+        return cls.model_validate(record_dict(seq, raw, dictionary))
 
 
-def topic_for(prefix: str, record: DropCopyRecord) -> str:
+def record_dict(seq: int, raw: bytes, dictionary: Dictionary) -> dict[str, Any]:
+    """The record as plain JSON-ready values (the publisher's fast path: it skips
+    model validation, the tests check its output against `DropCopyRecord`)."""
+    parsed = parse_fields(raw)
+    if parsed is None:
+        raise ValueError(f"drop-copy entry {seq} is not a FIX message")
+    tags, values = parsed
+    names = _names(dictionary)
+    fields = {names.get(tag) or str(tag): value.decode("latin-1")
+              for tag, value in zip(tags, values, strict=True) if tag not in _FRAMING}
+    sender = fields.get("SenderCompID", "")
+    target = fields.get("TargetCompID", "")
+    return {
+        "seq": seq,
+        "session": f"{sender}-{target}",
+        "sender_comp_id": sender,
+        "target_comp_id": target,
+        "symbol": fields.get("Symbol"),
+        "account": fields.get("Account"),
+        "msg_seq_num": int(fields.get("MsgSeqNum", "0")),
+        "fields": fields,
+        "raw": raw.decode("latin-1"),
+    }
+
+
+_NAMES: dict[int, dict[int, str]] = {}
+
+
+def _names(dictionary: Dictionary) -> dict[int, str]:
+    names = _NAMES.get(id(dictionary))
+    if names is None:
+        names = _NAMES[id(dictionary)] = {tag: f.name for tag, f in dictionary.fields.items()}
+    return names
+
+
+def topic_for(prefix: str, record: DropCopyRecord | dict[str, Any]) -> str:
     """`{prefix}/dropcopy/{session}/{symbol}`; MQTT wildcards and '/' in names become '_'."""
-    return f"{prefix}/dropcopy/{_level(record.session)}/{_level(record.symbol or '-')}"
+    if isinstance(record, DropCopyRecord):
+        session, symbol = record.session, record.symbol
+    else:
+        session, symbol = record["session"], record["symbol"]
+    return f"{prefix}/dropcopy/{_level(session)}/{_level(symbol or '-')}"
 
 
 def _level(name: str) -> str:
