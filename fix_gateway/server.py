@@ -382,7 +382,10 @@ class Gateway:
         if self.message_logs is not None:
             self.message_logs.close()
         if self.journal is not None:
-            self.journal.close()
+            try:
+                self.journal.close()
+            except OSError as exc:  # after a fatal journal error: nothing more to save
+                log.error("event=journal_close_error error=%r", str(exc))
         for session in self.sessions:
             session.store.close()
         self.syncer.stop()
