@@ -312,13 +312,16 @@ def build_client(workdir: Path) -> Path | None:
 # --- the gateway under test --------------------------------------------------------------
 
 
-def write_config(workdir: Path, fsync: str, sessions: list[str]) -> Path:
+def write_config(workdir: Path, fsync: str, sessions: list[str], metrics: bool = True,
+                 message_log: bool = False) -> Path:
     lines = [
         'log_level = "WARNING"',
         "[listen]", 'host = "127.0.0.1"', "port = 0",
         "[store]", f'data_dir = "{workdir / "data"}"', f'fsync = "{fsync}"',
         "fsync_interval = 0.05",
         "[server]", 'application = "orders"',
+        "[metrics]", f"enabled = {str(metrics).lower()}", "port = 0",
+        "[logging]", f"messages = {str(message_log).lower()}",
     ]
     for symbol, tick, _ in INSTRUMENTS:
         lines += ["[[instruments]]", f'symbol = "{symbol}"', f'tick_size = "{_price(tick)}"']
@@ -744,6 +747,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="the C client busy-polls its sockets (best on a quiet machine with a "
                          "core for it; by default it sleeps in ppoll when idle)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--metrics", choices=["on", "off"], default="on",
+                    help="Prometheus metrics and their per-batch timing (on)")
+    ap.add_argument("--message-log", choices=["on", "off"], default="off",
+                    help="per-session FIX message logs (off)")
     args = ap.parse_args(argv)
     global SPIN
     SPIN = args.spin
@@ -766,6 +773,7 @@ def main(argv: list[str] | None = None) -> int:
             uv = f"yes ({uvloop.__version__})"
         except ImportError:
             uv = "no"
+        print(f"config: metrics {args.metrics}, message log {args.message_log}")
         print(f"config: fsync={args.fsync} (interval 50 ms), {len(sessions)} sessions, "
               f"{len(INSTRUMENTS)} symbols, Python {platform.python_version()} "
               f"({platform.python_implementation()}), uvloop {uv}, "
@@ -806,7 +814,8 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
         # The gateway.
-        config = write_config(workdir, args.fsync, sessions)
+        config = write_config(workdir, args.fsync, sessions, args.metrics == "on",
+                              args.message_log == "on")
         gw = Gateway(config, gw_cpus, None, workdir)
         try:
             w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)

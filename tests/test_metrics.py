@@ -324,3 +324,18 @@ async def test_metrics_port_in_use_is_logged_and_trading_goes_on(
     finally:
         await gw.stop(drain_timeout=0.5)
         blocker.close()
+
+
+async def test_grafana_dashboard_uses_only_exported_metrics(gateway: Gateway) -> None:
+    import re
+
+    dashboard = json.loads((Path(__file__).parent.parent / "deploy" / "grafana" / "fixgw.json")
+                           .read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    used = {re.sub(r"_(bucket|sum|count)$", "", name)
+            for expr in exprs for name in re.findall(r"\bfixgw_\w+", expr)}
+    _, _, text = await get(gateway, "/metrics")
+    exported = set()
+    for family in text_string_to_metric_families(text):
+        exported.add(family.name + ("_total" if family.type == "counter" else ""))
+    assert used and used <= exported, used - exported
