@@ -78,12 +78,16 @@ class MessageLog:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        lines = [
-            b"%b.%06dZ %b %b\n" % (self._stamp(now), int(now % 1 * 1e6), direction,
-                                   raw.replace(b"\x01", b"|"))
-            for now, direction, raw in pending
-        ]
-        self.file.write(b"".join(lines))
+        parts: list[bytes] = []
+        last = -1.0
+        stamp = b""
+        for now, direction, raw in pending:
+            if now != last:  # a batch's messages share one time: format it once
+                last = now
+                stamp = b"%b.%06dZ " % (self._stamp(now), int(now % 1 * 1e6))
+            parts += (stamp, direction, b" ", raw, b"\n")
+        # Timestamps hold no SOH, so one replace over the whole chunk is enough.
+        self.file.write(b"".join(parts).replace(b"\x01", b"|"))
 
     def close(self) -> None:
         self.flush()
