@@ -339,3 +339,30 @@ async def test_grafana_dashboard_uses_only_exported_metrics(gateway: Gateway) ->
     for family in text_string_to_metric_families(text):
         exported.add(family.name + ("_total" if family.type == "counter" else ""))
     assert used and used <= exported, used - exported
+
+
+# --- the session layer's counters, sans I/O -----------------------------------------
+
+
+def test_session_counters_fold_reasons_into_bounded_kinds() -> None:
+    from tests.fix_peer import SansIOPeer
+
+    peer = SansIOPeer(username="alice", password="secret")
+    peer.feed(peer.logon(30, (553, "alice"), (554, "wrong"), now=peer.now))
+    assert peer.closed
+    peer.conn.connection_lost(peer.now, peer.closed)  # as the server does, with the reason
+    counters = peer.session.counters
+    assert counters.logon_refusals == {"auth_failed": 1}
+    assert counters.logons == 0
+    assert counters.received == {b"A": 1}
+
+    again = SansIOPeer(peer.session, now=peer.now + 1)
+    again.next_seq = 2
+    again.log_on(30, (553, "alice"), (554, "secret"))
+    again.advance(30 * 1.2 + 1)  # silence: a TestRequest goes out
+    again.advance(30 * 1.2 * 2)  # still nothing: the connection is dropped
+    assert again.closed == "TestRequest not answered"
+    again.conn.connection_lost(again.now, again.closed)
+    assert counters.logons == 1
+    assert counters.disconnects == {"auth_failed": 1, "heartbeat_timeout": 1}
+    assert counters.sent[b"1"] == 1  # the TestRequest

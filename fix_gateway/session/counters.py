@@ -34,7 +34,6 @@ _REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("HeartBtInt", "bad_heartbeat_interval"),
     ("Unsupported EncryptMethod", "bad_encrypt_method"),
     ("Invalid username or password", "auth_failed"),
-    ("store write failed", "store_error"),
 )
 
 
