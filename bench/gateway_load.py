@@ -312,14 +312,16 @@ def build_client(workdir: Path) -> Path | None:
 # --- the gateway under test --------------------------------------------------------------
 
 
-def write_config(workdir: Path, fsync: str, sessions: list[str],
-                 extra: list[str] | None = None) -> Path:
+def write_config(workdir: Path, fsync: str, sessions: list[str], metrics: bool = True,
+                 message_log: bool = False, extra: list[str] | None = None) -> Path:
     lines = [
         'log_level = "WARNING"',
         "[listen]", 'host = "127.0.0.1"', "port = 0",
         "[store]", f'data_dir = "{workdir / "data"}"', f'fsync = "{fsync}"',
         "fsync_interval = 0.05",
         "[server]", 'application = "orders"',
+        "[metrics]", f"enabled = {str(metrics).lower()}", "port = 0",
+        "[logging]", f"messages = {str(message_log).lower()}",
     ]
     for symbol, tick, _ in INSTRUMENTS:
         lines += ["[[instruments]]", f'symbol = "{symbol}"', f'tick_size = "{_price(tick)}"']
@@ -793,6 +795,10 @@ def main(argv: list[str] | None = None) -> int:
                          " installed, else the embedded one), all on the client CPU")
     ap.add_argument("--extra-config", action="append", default=[], metavar="TOML",
                     help="TOML appended to the gateway's config (repeatable)")
+    ap.add_argument("--metrics", choices=["on", "off"], default="on",
+                    help="Prometheus metrics and their per-batch timing (on)")
+    ap.add_argument("--message-log", choices=["on", "off"], default="off",
+                    help="per-session FIX message logs (off)")
     args = ap.parse_args(argv)
     global SPIN
     SPIN = args.spin
@@ -815,6 +821,7 @@ def main(argv: list[str] | None = None) -> int:
             uv = f"yes ({uvloop.__version__})"
         except ImportError:
             uv = "no"
+        print(f"config: metrics {args.metrics}, message log {args.message_log}")
         print(f"config: fsync={args.fsync} (interval 50 ms), {len(sessions)} sessions, "
               f"{len(INSTRUMENTS)} symbols, Python {platform.python_version()} "
               f"({platform.python_implementation()}), uvloop {uv}, "
@@ -856,7 +863,8 @@ def main(argv: list[str] | None = None) -> int:
 
         # The gateway.
         extra, side = drop_copy_setup(args.drop_copy, workdir, client_cpus)
-        config = write_config(workdir, args.fsync, sessions, extra + args.extra_config)
+        config = write_config(workdir, args.fsync, sessions, args.metrics == "on",
+                              args.message_log == "on", extra + args.extra_config)
         gw = Gateway(config, gw_cpus, None, workdir)
         consumer = start_dropcopy_consumer(args.drop_copy, gw, client_cpus)
         print(f"config: drop copy {args.drop_copy}"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
 
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
+from fix_gateway.log_format import configure_logging
 from session_store import StoreCorrupt
 
 EXIT_CONFIG = 2
@@ -35,6 +35,9 @@ async def _serve(settings: GatewaySettings) -> int:
     loop.add_signal_handler(signal.SIGUSR1, gateway.dump_engine)
     await gateway.start()
     print(f"fixgw listening on {settings.listen.host}:{gateway.port}", flush=True)
+    if gateway.metrics is not None and gateway.metrics.server.port is not None:
+        print(f"fixgw metrics on http://{settings.metrics.host}:{gateway.metrics.server.port}"
+              "/metrics", flush=True)
     await stop.wait()
     await gateway.stop()
     return 0
@@ -53,11 +56,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"fixgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        configure_logging(settings)
+    except OSError as exc:
+        print(f"fixgw: cannot open logging.file: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     _install_event_loop()
     try:
         return asyncio.run(_serve(settings))

@@ -68,6 +68,30 @@ class ServerSettings(_Strict):
     dictionary: Path = DEFAULT_DICTIONARY
 
 
+class MetricsSettings(_Strict):
+    """Prometheus /metrics and /healthz over HTTP (README: "Metrics and health")."""
+
+    enabled: bool = Field(True, description="serve /metrics and /healthz, count per batch")
+    host: str = "127.0.0.1"
+    port: int = Field(9879, ge=0, le=65535, description="0: any free port (logged at start)")
+
+
+class LoggingSettings(_Strict):
+    """Event logs and per-session FIX message logs (README: "Logs")."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None, description="defaults to the top-level log_level (kept for older configs)")
+    format: Literal["kv", "json"] = Field("kv", description="kv: key=value; json: one object")
+    file: Path | None = Field(None, description="log to this file (rotated) instead of stderr")
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="rotate the log file here")
+    backups: int = Field(5, ge=0, description="rotated log files kept")
+    messages: bool = Field(True, description="write per-session FIX message logs")
+    messages_dir: Path | None = Field(None, description="default: <store.data_dir>/logs")
+    messages_max_bytes: int = Field(100 * 1024 * 1024, ge=1024,
+                                    description="rotate a session's message log here")
+    messages_backups: int = Field(10, ge=0, description="rotated message logs kept per session")
+
+
 class InstrumentSettings(_Strict):
     """A tradable symbol. Prices are decimal strings here, integer ticks inside."""
 
@@ -227,6 +251,8 @@ class GatewaySettings(BaseSettings):
     server: ServerSettings = ServerSettings()
     engine: EngineSettings = EngineSettings()
     drop_copy: DropCopySettings = DropCopySettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
     instruments: list[InstrumentSettings] = Field(
         default_factory=lambda: [InstrumentSettings.model_validate(i) for i in _EXAMPLE_INSTRUMENTS]
     )

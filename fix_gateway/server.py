@@ -18,10 +18,11 @@ import os
 import time
 from enum import IntEnum
 from pathlib import Path
+from time import perf_counter
 
 from drop_copy.application import DropCopyApplication
 from drop_copy.hub import Consumer, DropCopyHub
-from drop_copy.mqtt import MqttFeed
+from drop_copy.mqtt import MqttFeed, broker_address
 from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
@@ -29,7 +30,10 @@ from fix_gateway.application.echo import EchoApplication
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
+from fix_gateway.message_log import MessageLogs
+from fix_gateway.metrics import GatewayMetrics
 from fix_gateway.session import Connection, Session, SessionRegistry
+from fix_gateway.session.counters import ConnectionCounters
 from fix_gateway.session.session import Application, RejectingApplication
 from session_store import BackgroundSyncer, FileStore
 
@@ -90,6 +94,7 @@ class FixProtocol(asyncio.Protocol):
             server.max_message_size,
             peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
             explain_refused_logon=server.explain_refused_logon,
+            counters=self.gateway.connection_counters,
         )
         self.gateway.connections.add(self)
         log.info("event=connect peer=%s", self.conn.peer)
@@ -98,11 +103,16 @@ class FixProtocol(asyncio.Protocol):
         conn = self.conn
         if conn is None or self.closing:
             return
+        metrics = self.gateway.metrics
+        if metrics is not None:
+            metrics.batch_started()
         conn.data_received(data, time.time())
         if self.session is None and conn.session is not None and conn.close_reason is None:
             self.session = conn.session
             self.gateway.bind(conn.session, self)
         self.gateway.commit(self)
+        if metrics is not None:
+            metrics.batch_written()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.gateway.connections.discard(self)
@@ -151,6 +161,8 @@ class FixProtocol(asyncio.Protocol):
         out = conn.take_output()
         if out:
             self.transport.write(b"".join(out))
+            if conn.session is not None and conn.session.message_log is not None:
+                conn.session.message_log.outbound(time.time(), out)
         if conn.close_reason is not None:
             self.closing = True
             self.transport.close()
@@ -193,11 +205,26 @@ class Gateway:
             is_copy = self._roles[session.config.name] == "drop-copy"
             session.application = listener if is_copy else application
         self.registry = SessionRegistry(self.sessions)
+        self.connection_counters = ConnectionCounters()
+        self.fatal_reason: str | None = None  # set when orders may no longer be acknowledged
+        self.failed_stores: set[str] = set()  # sessions whose last store flush failed
+        self.message_logs = self._open_message_logs()
+        self.metrics = GatewayMetrics(self) if settings.metrics.enabled else None
         self.connections: set[FixProtocol] = set()
         self._protocols: dict[Session, FixProtocol] = {}
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_clock = 0.0
+
+    def _open_message_logs(self) -> MessageLogs | None:
+        cfg = self.settings.logging
+        if not cfg.messages:
+            return None
+        logs = MessageLogs(cfg.messages_dir or self.settings.store.data_dir / "logs",
+                           cfg.messages_max_bytes, cfg.messages_backups)
+        for session in self.sessions:
+            session.message_log = logs.open(session.config.name)
+        return logs
 
     def _make_application(self) -> Application:
         kind = self.settings.server.application
@@ -262,6 +289,8 @@ class Gateway:
         """Write ahead, then speak: journal, then session stores, then sockets."""
         touched: set[Session] = set()
         journaled = False
+        metrics = self.metrics
+        started = perf_counter() if metrics is not None else 0.0
         hub = self.drop_copy
         if hub is not None and hub.waiting:
             hub.pump(time.time())  # a drop-copy session catching up: its next chunk
@@ -294,9 +323,15 @@ class Gateway:
             except OSError as exc:
                 # What could not be stored is not sent: drop that connection.
                 log.error("event=store_error session=%s error=%r", session.config.name, exc)
+                self.failed_stores.add(session.config.name)
                 proto = self._protocols.get(session)
                 if proto is not None:
                     proto.abort()
+            else:
+                if self.failed_stores:
+                    self.failed_stores.discard(session.config.name)
+        if metrics is not None and (journaled or touched):
+            metrics.store_flushed(started)
         if journaled and self.journal is not None:
             self.journal.mark_committed()  # written with the next batch
         for session in touched:
@@ -310,6 +345,7 @@ class Gateway:
     def _fatal(self, reason: str) -> None:
         """The journal cannot be written: no more orders may be acknowledged."""
         log.critical("event=fatal reason=%r", reason)
+        self.fatal_reason = reason
         for proto in list(self.connections):
             proto.abort()
         if self._server is not None:
@@ -327,6 +363,10 @@ class Gateway:
     # --- lifecycle -------------------------------------------------------------------
 
     @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    @property
     def port(self) -> int:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
@@ -342,9 +382,29 @@ class Gateway:
         if self.drop_copy is not None and mqtt.enabled and mqtt.in_process:
             self.mqtt_feed = MqttFeed(mqtt, self.settings.store.data_dir, self.dictionary)
             self.mqtt_feed.start()
+        self._drop_copy_metrics()
         tune_gc()
         log.info("event=listening host=%s port=%d sessions=%d", listen.host, self.port,
                  len(self.sessions))
+        if self.metrics is not None:
+            await self.metrics.start(self.settings.metrics.host, self.settings.metrics.port)
+
+    def _drop_copy_metrics(self) -> None:
+        """Drop-copy lag per consumer and the MQTT connection state, read at scrape time."""
+        hub = self.drop_copy
+        if self.metrics is None or hub is None:
+            return
+        external = self.metrics.external
+        stream = hub.stream
+        for consumer in hub.consumers:
+            external.set_drop_copy_lag(
+                consumer.session.config.name,
+                lambda c=consumer: stream.committed - (c.cursor or 0))  # type: ignore[misc]
+        feed = self.mqtt_feed
+        if feed is not None:
+            host, port = broker_address(feed.settings)
+            external.set_mqtt_state(f"{host}:{port}", lambda: feed.connected)
+            external.set_drop_copy_lag("mqtt", lambda: stream.committed - feed.publisher.acked)
 
     async def _tick_forever(self) -> None:
         interval = self.settings.server.tick_interval
@@ -356,6 +416,8 @@ class Gateway:
                 log.exception("event=tick_error")
 
     def tick(self, now: float) -> None:
+        if self.message_logs is not None:
+            self.message_logs.flush()
         if self.order_entry is not None and now - self._last_clock >= ENGINE_CLOCK_INTERVAL:
             self._last_clock = now
             self.order_entry.advance_time(now)
@@ -390,8 +452,15 @@ class Gateway:
             self._ticker.cancel()
         if self.mqtt_feed is not None:
             self.mqtt_feed.stop()
+        if self.metrics is not None:
+            await self.metrics.stop()
+        if self.message_logs is not None:
+            self.message_logs.close()
         if self.journal is not None:
-            self.journal.close()
+            try:
+                self.journal.close()
+            except OSError as exc:  # after a fatal journal error: nothing more to save
+                log.error("event=journal_close_error error=%r", str(exc))
         if self.drop_copy is not None:
             self.drop_copy.close()
             self.drop_copy.stream.close()

@@ -79,6 +79,8 @@ class ReportWriter:
         # Drop copy: called with (session, body, framed report, now) for every
         # ExecutionReport sent.
         self.copier: Callable[[Session, bytes, bytes, float], None] | None = None
+        # OrderCancelRejects sent without an engine event (CxlRejReason 99), by session.
+        self.boundary_cancel_rejects: dict[str, int] = {}
         self._handlers: dict[type, Callable[[Event, float], None]] = {
             Accepted: self._accepted,  # type: ignore[dict-item]
             Rejected: self._rejected,  # type: ignore[dict-item]
@@ -187,6 +189,8 @@ class ReportWriter:
         the order it named, when known (its id and status go in 37 and 39)."""
         order_id = b"%d" % order.order_id if order is not None else b"NONE"
         status = ORD_STATUS[order.status] if order is not None else b"8"
+        counts = self.boundary_cancel_rejects
+        counts[session.config.name] = counts.get(session.config.name, 0) + 1
         self._send(session, CANCEL_REJECT, [
             (37, order_id), (11, cl_ord_id), (41, orig_cl_ord_id), (39, status),
             (434, response_to), (102, 99), (60, format_timestamp(now)), (58, text),

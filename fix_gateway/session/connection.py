@@ -12,6 +12,7 @@ import logging
 
 from fix_gateway import tags as t
 from fix_gateway.codec import Decoder, Garbled, Message, frame, render
+from fix_gateway.session.counters import ConnectionCounters, bump, reason_kind
 from fix_gateway.session.session import Session
 from fix_gateway.utc_time import format_timestamp
 
@@ -37,6 +38,7 @@ class Connection:
     def __init__(
         self, registry: SessionRegistry, now: float, max_message_size: int = 65536,
         peer: str = "", explain_refused_logon: bool = True,
+        counters: ConnectionCounters | None = None,
     ) -> None:
         self.registry = registry
         self.decoder = Decoder(max_message_size)
@@ -47,6 +49,8 @@ class Connection:
         self.garbled = 0
         self.explain_refused_logon = explain_refused_logon
         self._outbox: list[bytes] = []
+        self.counters = counters if counters is not None else ConnectionCounters()
+        self.counters.accepted += 1
 
     def data_received(self, data: bytes, now: float) -> None:
         items, oversized = self.decoder.feed(data)
@@ -55,6 +59,7 @@ class Connection:
                 break
             if isinstance(item, Garbled):
                 self.garbled += 1
+                bump(self.counters.garbled, self.session.config.name if self.session else "")
                 log.warning("event=garbled peer=%s session=%s reason=%r bytes=%d", self.peer,
                             self.session.config.name if self.session else "-", item.reason,
                             len(item.raw))
@@ -89,6 +94,8 @@ class Connection:
     def connection_lost(self, now: float, reason: str) -> None:
         if self.session is not None:
             self.session.disconnected(now, reason)
+        else:
+            bump(self.counters.refused, reason_kind(reason))
 
     def _first_message(self, msg: Message, now: float) -> None:
         if msg.msg_type != t.LOGON:

@@ -24,6 +24,7 @@ from fix_gateway import tags as t
 from fix_gateway.codec import FieldValue, Message, frame, render
 from fix_gateway.dictionary import Dictionary, Problem
 from fix_gateway.session.config import SessionConfig
+from fix_gateway.session.counters import SessionCounters, bump, reason_kind
 from fix_gateway.session.resend import resend_stream
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import SessionStore
@@ -47,6 +48,14 @@ class State(Enum):
     DISCONNECTED = "disconnected"
     LOGGED_ON = "logged_on"
     LOGOUT_SENT = "logout_sent"
+
+
+class MessageSink(Protocol):
+    """Where a session's inbound messages are copied (the per-session message log)."""
+
+    def inbound(self, now: float, raw: bytes) -> None: ...
+
+    def outbound(self, now: float, frames: list[bytes]) -> None: ...
 
 
 class Application(Protocol):
@@ -91,6 +100,8 @@ class Session:
         self.dictionary = dictionary
         self.application: Application = application or RejectingApplication()
         self.on_event = on_event
+        self.counters = SessionCounters()
+        self.message_log: MessageSink | None = None  # set by the gateway when logging messages
         self.state = State.DISCONNECTED
         self.outbox: list[bytes] = []
         self.close_reason: str | None = None
@@ -140,6 +151,7 @@ class Session:
         """
         self.close_reason = None
         self.state = State.LOGGED_ON  # provisional: refusals below move it on
+        self._count_inbound(msg, now)
         self.last_received = now
         self._explain_refusal = explain_refusal
         self._seen_ids.clear()
@@ -178,12 +190,14 @@ class Session:
         if seq < expected and not reset_requested:
             text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
             self.on_event("logon_refused", self, {"text": text})
+            bump(self.counters.logon_refusals, reason_kind(text))
             self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
             self._close(text)
             return
         self.heartbeat_interval = heartbeat
         self._test_request_id = None
         self._answer_logon(msg, heartbeat, reset_requested, now)
+        self.counters.logons += 1
         self.on_event("logon", self, {"seq": seq, "heartbeat": heartbeat})
         if seq > expected:
             self._target_too_high(msg, seq, now)
@@ -199,6 +213,7 @@ class Session:
         self._queue.clear()
         self._resend_until = None
         self._test_request_id = None
+        bump(self.counters.disconnects, reason_kind(reason))
         self.on_event("disconnect", self, {"reason": reason})
         if self.config.reset_on_disconnect:
             self.store.reset(now)
@@ -212,6 +227,7 @@ class Session:
 
     def _refuse(self, msg: Message, text: str, now: float) -> None:
         self.on_event("logon_refused", self, {"text": text})
+        bump(self.counters.logon_refusals, reason_kind(text))
         if self._explain_refusal:
             self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
         self._close(text)
@@ -233,8 +249,16 @@ class Session:
         if self.state is State.DISCONNECTED or self.close_reason is not None:
             return
         self.last_received = now
+        self._count_inbound(msg, now)
         self._next(msg, now)
         self._drain_queue(now)
+
+    def _count_inbound(self, msg: Message, now: float) -> None:
+        received = self.counters.received
+        msg_type = msg.values[2]  # msg.msg_type, without the property call
+        received[msg_type] = received.get(msg_type, 0) + 1
+        if self.message_log is not None:
+            self.message_log.inbound(now, msg.raw)
 
     def _next(self, msg: Message, now: float) -> None:
         msg_type = msg.msg_type
@@ -376,9 +400,11 @@ class Session:
             return
         self._advance(seq)
         if self.state is State.LOGOUT_SENT:
+            bump(self.counters.logouts, "gateway")
             self.on_event("logout", self, {"initiated_by": "us"})
             self._close("Logout confirmed")
         else:
+            bump(self.counters.logouts, "peer")
             self.on_event("logout", self, {"initiated_by": "peer"})
             self.send(t.LOGOUT, [], now, reply_to=msg)
             self._close("Logout requested by peer")
@@ -401,15 +427,25 @@ class Session:
         else:
             end = last_sent if end == 0 or end > last_sent else end
             self.on_event("resend_served", self, {"begin": begin, "end": end})
-            stream = resend_stream(self.store, begin, end, format_timestamp(now), self._ids,
-                                   self._begin)
+            stream = list(resend_stream(self.store, begin, end, format_timestamp(now), self._ids,
+                                        self._begin))
             self.outbox.extend(stream)
+            self._count_resent(stream)
             self.last_sent = now
         expected = self.store.next_target_seq
         if seq > expected:
             self._target_too_high(msg, seq, now)
         else:
             self._advance(seq)
+
+    def _count_resent(self, stream: list[bytes]) -> None:
+        counters = self.counters
+        counters.resend_requests_served += 1
+        resent = counters.resent
+        for raw in stream:
+            start = raw.index(b"\x0135=") + 4
+            msg_type = raw[start:raw.index(b"\x01", start)]
+            resent[msg_type] = resent.get(msg_type, 0) + 1
 
     def _on_sequence_reset(self, msg: Message, seq: int, now: float) -> None:
         gap_fill = msg.get(t.GAP_FILL_FLAG) == b"Y"
@@ -521,6 +557,8 @@ class Session:
         if self.state is not State.DISCONNECTED:
             self.outbox.append(raw)
             self.last_sent = now
+            sent = self.counters.sent
+            sent[msg_type] = sent.get(msg_type, 0) + 1
         return raw
 
     def logout(self, text: str, now: float, close: bool = False, reason: str = "") -> None:
@@ -546,6 +584,8 @@ class Session:
             body.append((t.REF_TAG_ID, problem.tag))
         body += [(t.REF_MSG_TYPE, msg.msg_type), (t.SESSION_REJECT_REASON, problem.reason)]
         self.send(t.REJECT, body, now, reply_to=msg)
+        rejects = self.counters.session_rejects
+        rejects[problem.reason] = rejects.get(problem.reason, 0) + 1
         self.on_event("reject", self, {"ref_seq": seq, "reason": problem.reason,
                                        "tag": problem.tag, "text": problem.text})
 
@@ -565,6 +605,8 @@ class Session:
             body.append((t.BUSINESS_REJECT_REF_ID, ref_id))
         body.append((t.BUSINESS_REJECT_REASON, reason))
         self.send(t.BUSINESS_MESSAGE_REJECT, body, now, reply_to=msg)
+        rejects = self.counters.business_rejects
+        rejects[reason] = rejects.get(reason, 0) + 1
         self.on_event("business_reject", self, {"ref_seq": msg.get(t.MSG_SEQ_NUM),
                                                 "reason": reason})
 

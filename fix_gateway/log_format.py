@@ -1,0 +1,97 @@
+"""Structured event logs: one line per event, key=value or JSON.
+
+The gateway logs events as `event=NAME key=value ...` messages (values that
+may hold spaces are repr()-quoted). The kv format prefixes them with the
+time, level and logger; the JSON format parses the pairs into an object:
+
+    ts=2026-11-21T20:59:52.123Z level=INFO logger=fixgw.server event=connect peer=...
+    {"ts": "2026-11-21T20:59:52.123Z", "level": "INFO", "logger": "fixgw.server",
+     "event": "connect", "peer": "127.0.0.1:50312"}
+
+A message that is not in key=value form keeps its text under "msg".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import re
+import sys
+import time
+from ast import literal_eval
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fix_gateway.config import GatewaySettings
+
+# key=value where value is a quoted Python repr or a run of non-blanks.
+_PAIR = re.compile(r"""(\w+)=('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|\S*)(?:\s+|$)""")
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + \
+        f".{int(record.msecs):03d}Z"
+
+
+def parse_pairs(text: str) -> dict[str, object] | None:
+    """The key=value pairs of a whole message, or None if it is not all pairs."""
+    pairs: dict[str, object] = {}
+    pos = 0
+    while pos < len(text):
+        match = _PAIR.match(text, pos)
+        if match is None:
+            return None
+        key, value = match.group(1), match.group(2)
+        if value[:1] in ("'", '"'):
+            try:
+                pairs[key] = literal_eval(value)
+            except (ValueError, SyntaxError):
+                pairs[key] = value
+        else:
+            pairs[key] = value
+        pos = match.end()
+    return pairs
+
+
+class KeyValueFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"ts={_timestamp(record)} level={record.levelname} logger={record.name} " \
+            f"{record.getMessage()}"
+        if record.exc_info:
+            line += " exception=" + repr(self.formatException(record.exc_info))
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {"ts": _timestamp(record), "level": record.levelname,
+                                  "logger": record.name}
+        message = record.getMessage()
+        pairs = parse_pairs(message)
+        if pairs:
+            out.update({k: v for k, v in pairs.items() if k not in out})
+        else:
+            out["msg"] = message
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def configure_logging(settings: GatewaySettings) -> logging.Handler:
+    """Install the root handler [logging] asks for; returns it."""
+    cfg = settings.logging
+    handler: logging.Handler
+    if cfg.file is not None:
+        cfg.file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            cfg.file, maxBytes=cfg.max_bytes, backupCount=cfg.backups, encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if cfg.format == "json" else KeyValueFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(cfg.level or settings.log_level)
+    return handler

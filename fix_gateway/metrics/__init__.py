@@ -1,0 +1,6 @@
+"""Prometheus metrics and /healthz for the gateway (see README "Metrics and health")."""
+
+from fix_gateway.metrics.collector import ExternalSources
+from fix_gateway.metrics.gateway_metrics import GatewayMetrics
+
+__all__ = ["ExternalSources", "GatewayMetrics"]
