@@ -26,7 +26,9 @@ from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
 from fix_gateway.session import Connection, Session, SessionRegistry
+from fix_gateway.session.logon_failures import LogonFailures
 from fix_gateway.session.session import Application, RejectingApplication
+from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
 
 log = logging.getLogger("fixgw.server")
@@ -71,6 +73,7 @@ class FixProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.paused_since: float | None = None
         self.closing = False
+        self.checking_credentials = False
 
     # --- asyncio callbacks ---------------------------------------------------------
 
@@ -86,15 +89,53 @@ class FixProtocol(asyncio.Protocol):
             server.max_message_size,
             peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
             explain_refused_logon=server.explain_refused_logon,
+            failures=self.gateway.logon_failures,
+            host=peer[0] if isinstance(peer, tuple) else str(peer),
         )
         self.gateway.connections.add(self)
-        log.info("event=connect peer=%s", self.conn.peer)
+        tls = transport.get_extra_info("ssl_object")
+        if tls is None:
+            log.info("event=connect peer=%s", self.conn.peer)
+        else:
+            log.info("event=connect peer=%s tls=%s client_cert=%s", self.conn.peer,
+                     tls.version(), peer_subject(tls))
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
         if conn is None or self.closing:
             return
         conn.data_received(data, time.time())
+        if conn.pending_logon is not None and not self.checking_credentials:
+            self._check_credentials()
+        self._after_input()
+
+    def _check_credentials(self) -> None:
+        """Hash the Logon's password on a worker thread; read nothing more meanwhile."""
+        assert self.conn is not None and self.conn.pending_logon is not None
+        self.checking_credentials = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        future = asyncio.get_running_loop().run_in_executor(None,
+                                                            self.conn.pending_logon.verify)
+        future.add_done_callback(self._credentials_checked)
+
+    def _credentials_checked(self, future: asyncio.Future[bool]) -> None:
+        self.checking_credentials = False
+        conn = self.conn
+        if conn is None or self.closing or future.cancelled() \
+                or self not in self.gateway.connections:  # the peer left meanwhile
+            return
+        if future.exception() is not None:
+            log.error("event=credential_check_error peer=%s error=%r", conn.peer,
+                      future.exception())
+        conn.credentials_checked(future.exception() is None and future.result(), time.time())
+        if self.transport is not None and self.paused_since is None:
+            self.transport.resume_reading()
+        self._after_input()
+
+    def _after_input(self) -> None:
+        conn = self.conn
+        assert conn is not None
         if self.session is None and conn.session is not None and conn.close_reason is None:
             self.session = conn.session
             self.gateway.bind(conn.session, self)
@@ -123,7 +164,7 @@ class FixProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_since = None
-        if self.transport is not None and not self.closing:
+        if self.transport is not None and not self.closing and not self.checking_credentials:
             self.transport.resume_reading()
 
     # --- driven by the gateway -------------------------------------------------------
@@ -183,9 +224,13 @@ class Gateway:
         for session in self.sessions:
             session.application = application
         self.registry = SessionRegistry(self.sessions)
+        sec = settings.security
+        self.logon_failures = LogonFailures(sec.max_logon_failures, sec.logon_failure_window,
+                                            sec.lockout, sec.lockout_max)
         self.connections: set[FixProtocol] = set()
         self._protocols: dict[Session, FixProtocol] = {}
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_clock = 0.0
 
@@ -282,12 +327,27 @@ class Gateway:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int | None:
+        if self._tls_server is None:
+            return None
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         listen = self.settings.listen
+        tls = self.settings.tls
+        context = server_context(tls) if tls.enabled else None  # before binding anything
         self._server = await loop.create_server(
             lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
         )
+        if context is not None:
+            self._tls_server = await loop.create_server(
+                lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
+                reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+            )
+            log.info("event=listening_tls host=%s port=%d verify_client=%s",
+                     tls.host or listen.host, self.tls_port, tls.verify_client)
         self._ticker = loop.create_task(self._tick_forever())
         tune_gc()
         log.info("event=listening host=%s port=%d sessions=%d", listen.host, self.port,
@@ -320,6 +380,8 @@ class Gateway:
         """Log every session out, wait briefly for answers, flush and close."""
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         now = time.time()
         for proto in list(self.connections):
             session = proto.session
