@@ -22,6 +22,7 @@ from pathlib import Path
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
@@ -250,6 +251,8 @@ class Gateway:
                                       syncer=self.syncer)
         self.order_entry = OrderEntry(engine, self.journal, instruments, self._by_name.get)
         replayed = self.order_entry.recover(self.journal.replay(), time.time())
+        if any(s.max_open_orders is not None for s in settings.sessions):
+            OpenOrders.install(self.order_entry)  # counts from the recovered state on
         self.journal.mark_committed()
         self.journal.flush()
         for session in self.sessions:

@@ -61,6 +61,9 @@ _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
 
 
 EventObserver = Callable[[Command, list[Event], float], None]
+# A pre-trade check on a NewOrderSingle that became a NewOrder: raises
+# BoundaryReject to refuse it (e.g. MaxOpenOrders, open_orders.py).
+OrderCheck = Callable[[Session, NewOrder], None]
 
 
 class BoundaryReject(Exception):
@@ -89,6 +92,7 @@ class OrderEntry:
         # with (command, events, now) after each command; they must be cheap
         # (append to a buffer, bump a counter) because they run on the hot path.
         self.observers: list[EventObserver] = []
+        self.order_checks: list[OrderCheck] = []
         self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
             b"D": self._new_order,
             b"F": self._cancel,
@@ -158,6 +162,8 @@ class OrderEntry:
                 0 if min_qty_b is None else self._optional_qty(min_qty_b, "MinQty(110)"),
                 0 if max_floor_b is None else self._optional_qty(max_floor_b, "MaxFloor(111)"),
             )
+            for check in self.order_checks:
+                check(session, command)
         except BoundaryReject as exc:
             self.submit(RejectOrder(
                 ts, session.config.name, account, cl_ord_id, symbol, side or Side.BUY,
