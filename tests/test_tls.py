@@ -245,7 +245,7 @@ def test_tls_config_errors_name_the_key(tmp_path: Path, pki: Pki) -> None:
 async def test_a_key_that_does_not_match_is_a_config_error(tmp_path: Path, pki: Pki) -> None:
     tls = {**tls_section(pki), "key_file": str(pki.client.key)}
     gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": "C"}], tls=tls))
-    with pytest.raises(ConfigError, match="tls.cert_file / tls.key_file"):
+    with pytest.raises(ConfigError, match=r"tls\.cert_file / tls\.key_file"):
         await gw.start()
     await gw.stop(drain_timeout=0)
 
