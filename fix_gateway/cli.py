@@ -35,6 +35,9 @@ async def _serve(settings: GatewaySettings) -> int:
     loop.add_signal_handler(signal.SIGUSR1, gateway.dump_engine)
     await gateway.start()
     print(f"fixgw listening on {settings.listen.host}:{gateway.port}", flush=True)
+    if gateway.tls_port is not None:
+        print(f"fixgw listening (TLS) on {settings.tls.host or settings.listen.host}:"
+              f"{gateway.tls_port}", flush=True)
     if gateway.metrics is not None and gateway.metrics.server.port is not None:
         print(f"fixgw metrics on http://{settings.metrics.host}:{gateway.metrics.server.port}"
               "/metrics", flush=True)
@@ -67,6 +70,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, StoreCorrupt) as exc:  # port in use, data dir not writable, bad store
         print(f"fixgw: cannot start: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:  # e.g. a TLS certificate that does not load
+        print(f"fixgw: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -76,6 +82,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"fixgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(settings.model_dump_json(indent=2, by_alias=True))
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    from fix_gateway.auth import hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            print("fixgw: passwords differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("fixgw: empty password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
     return 0
 
 
@@ -151,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     from drop_copy.cli import add_dropcopy_parser
 
     add_dropcopy_parser(sub)
+
+    hash_pw = sub.add_parser(
+        "hash-password", help="print the salted hash of a password, for PasswordHash",
+        description="Read a password (prompted twice on a terminal, else the first line of"
+        " stdin) and print its scrypt hash for a session's PasswordHash setting.",
+    )
+    hash_pw.set_defaults(func=cmd_hash_password)
     return parser
 
 

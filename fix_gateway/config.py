@@ -16,10 +16,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
 from engine.types import Instrument, StpMode
+from fix_gateway import auth
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, ValidationPolicy
 from fix_gateway.session.config import SessionConfig
 from session_store import FsyncPolicy
@@ -32,6 +41,36 @@ class _Strict(BaseModel):
 class ListenSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(9878, ge=0, le=65535)
+
+
+class TlsSettings(_Strict):
+    """A second, TLS listener next to [listen] (which stays plain)."""
+
+    enabled: bool = False
+    host: str | None = Field(None, description="default: listen.host")
+    port: int = Field(9879, ge=0, le=65535)
+    cert_file: FilePath | None = Field(None, description="server certificate chain, PEM")
+    key_file: FilePath | None = Field(None, description="its private key, PEM")
+    ca_file: FilePath | None = Field(None, description="CA(s) that sign client certificates")
+    verify_client: Literal["none", "optional", "required"] = "none"
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> TlsSettings:
+        if self.enabled and (self.cert_file is None or self.key_file is None):
+            raise ValueError("cert_file and key_file are required when enabled")
+        if self.verify_client != "none" and self.ca_file is None:
+            raise ValueError(f"ca_file is required for verify_client = '{self.verify_client}'")
+        return self
+
+
+class SecuritySettings(_Strict):
+    """Slowing down repeated failed Logons from one source address."""
+
+    max_logon_failures: int = Field(5, ge=0, description="refusals within the window that"
+                                    " lock the address out; 0: never")
+    logon_failure_window: float = Field(60.0, gt=0, description="seconds")
+    lockout: float = Field(10.0, gt=0, description="seconds of the first lockout; doubles")
+    lockout_max: float = Field(600.0, gt=0, description="longest lockout, seconds")
 
 
 class StoreSettings(_Strict):
@@ -203,11 +242,39 @@ class SessionSettings(_Strict):
         description="drop-copy role: copies made while offline are delivered at logon (day:"
         " since the last copy received, or since 00:00 UTC for a new consumer) or not (live)",
     )
+    password_hash: str | None = Field(None, alias="PasswordHash")
+    allowed_addresses: list[str] = Field(default_factory=list, alias="AllowedAddresses")
+    throttle_messages: int = Field(0, alias="ThrottleMessages", ge=0)
+    throttle_interval: float = Field(1.0, alias="ThrottleInterval", gt=0)
+    throttle_action: Literal["reject", "logout"] = Field("reject", alias="ThrottleAction")
+    throttle_logout_multiple: float = Field(0.0, alias="ThrottleLogoutMultiple", ge=0)
+    max_open_orders: int | None = Field(None, alias="MaxOpenOrders", ge=0)
 
     @model_validator(mode="after")
     def _heartbeat_bounds(self) -> SessionSettings:
         if self.min_heartbeat > self.max_heartbeat:
             raise ValueError("MinHeartBtInt is greater than MaxHeartBtInt")
+        return self
+
+    @field_validator("password_hash")
+    @classmethod
+    def _hash_format(cls, value: str | None) -> str | None:
+        if value is not None:
+            auth.parse_password_hash(value)
+        return value
+
+    @field_validator("allowed_addresses")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        auth.parse_networks(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_password(self) -> SessionSettings:
+        if self.password is not None and self.password_hash is not None:
+            raise ValueError("set Password or PasswordHash, not both")
+        if self.throttle_logout_multiple and self.throttle_logout_multiple <= 1:
+            raise ValueError("ThrottleLogoutMultiple must be above 1 (or 0: never)")
         return self
 
     def to_config(self) -> SessionConfig:
@@ -231,6 +298,13 @@ class SessionSettings(_Strict):
                 fields_have_values=self.validate_fields_have_values,
             ),
             logout_timeout=self.logout_timeout,
+            password_hash=self.password_hash,
+            allowed_addresses=auth.parse_networks(self.allowed_addresses),
+            throttle_messages=self.throttle_messages,
+            throttle_interval=self.throttle_interval,
+            throttle_action=self.throttle_action,
+            throttle_logout_multiple=self.throttle_logout_multiple,
+            max_open_orders=self.max_open_orders,
         )
 
 
@@ -247,6 +321,8 @@ class GatewaySettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     listen: ListenSettings = ListenSettings()
+    tls: TlsSettings = TlsSettings()
+    security: SecuritySettings = SecuritySettings()
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     engine: EngineSettings = EngineSettings()

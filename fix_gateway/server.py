@@ -27,6 +27,7 @@ from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
 from fix_gateway.dictionary import Dictionary
@@ -34,7 +35,9 @@ from fix_gateway.message_log import MessageLogs
 from fix_gateway.metrics import GatewayMetrics
 from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.counters import ConnectionCounters
+from fix_gateway.session.logon_failures import LogonFailures
 from fix_gateway.session.session import Application, RejectingApplication
+from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
 
 log = logging.getLogger("fixgw.server")
@@ -79,6 +82,7 @@ class FixProtocol(asyncio.Protocol):
         self.session: Session | None = None
         self.paused_since: float | None = None
         self.closing = False
+        self.checking_credentials = False
 
     # --- asyncio callbacks ---------------------------------------------------------
 
@@ -95,9 +99,16 @@ class FixProtocol(asyncio.Protocol):
             peer=f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer),
             explain_refused_logon=server.explain_refused_logon,
             counters=self.gateway.connection_counters,
+            failures=self.gateway.logon_failures,
+            host=peer[0] if isinstance(peer, tuple) else str(peer),
         )
         self.gateway.connections.add(self)
-        log.info("event=connect peer=%s", self.conn.peer)
+        tls = transport.get_extra_info("ssl_object")
+        if tls is None:
+            log.info("event=connect peer=%s", self.conn.peer)
+        else:
+            log.info("event=connect peer=%s tls=%s client_cert=%s", self.conn.peer,
+                     tls.version(), peer_subject(tls))
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
@@ -107,10 +118,42 @@ class FixProtocol(asyncio.Protocol):
         if metrics is not None:
             metrics.batch_started()
         conn.data_received(data, time.time())
+        if conn.pending_logon is not None and not self.checking_credentials:
+            self._check_credentials()
+        self._after_input()
+
+    def _check_credentials(self) -> None:
+        """Hash the Logon's password on a worker thread; read nothing more meanwhile."""
+        assert self.conn is not None and self.conn.pending_logon is not None
+        self.checking_credentials = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+        future = asyncio.get_running_loop().run_in_executor(None,
+                                                            self.conn.pending_logon.verify)
+        future.add_done_callback(self._credentials_checked)
+
+    def _credentials_checked(self, future: asyncio.Future[bool]) -> None:
+        self.checking_credentials = False
+        conn = self.conn
+        if conn is None or self.closing or future.cancelled() \
+                or self not in self.gateway.connections:  # the peer left meanwhile
+            return
+        if future.exception() is not None:
+            log.error("event=credential_check_error peer=%s error=%r", conn.peer,
+                      future.exception())
+        conn.credentials_checked(future.exception() is None and future.result(), time.time())
+        if self.transport is not None and self.paused_since is None:
+            self.transport.resume_reading()
+        self._after_input()
+
+    def _after_input(self) -> None:
+        conn = self.conn
+        assert conn is not None
         if self.session is None and conn.session is not None and conn.close_reason is None:
             self.session = conn.session
             self.gateway.bind(conn.session, self)
         self.gateway.commit(self)
+        metrics = self.gateway.metrics
         if metrics is not None:
             metrics.batch_written()
 
@@ -137,7 +180,7 @@ class FixProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_since = None
-        if self.transport is not None and not self.closing:
+        if self.transport is not None and not self.closing and not self.checking_credentials:
             self.transport.resume_reading()
 
     # --- driven by the gateway -------------------------------------------------------
@@ -210,9 +253,13 @@ class Gateway:
         self.failed_stores: set[str] = set()  # sessions whose last store flush failed
         self.message_logs = self._open_message_logs()
         self.metrics = GatewayMetrics(self) if settings.metrics.enabled else None
+        sec = settings.security
+        self.logon_failures = LogonFailures(sec.max_logon_failures, sec.logon_failure_window,
+                                            sec.lockout, sec.lockout_max)
         self.connections: set[FixProtocol] = set()
         self._protocols: dict[Session, FixProtocol] = {}
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_clock = 0.0
 
@@ -247,6 +294,8 @@ class Gateway:
         if settings.drop_copy.enabled:
             self._make_drop_copy(self.order_entry)
         replayed = self.order_entry.recover(self.journal.replay(), time.time())
+        if any(s.max_open_orders is not None for s in settings.sessions):
+            OpenOrders.install(self.order_entry)  # counts from the recovered state on
         self.journal.mark_committed()
         self.journal.flush()
         if self.drop_copy is not None:
@@ -371,12 +420,27 @@ class Gateway:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def tls_port(self) -> int | None:
+        if self._tls_server is None:
+            return None
+        return int(self._tls_server.sockets[0].getsockname()[1])
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         listen = self.settings.listen
+        tls = self.settings.tls
+        context = server_context(tls) if tls.enabled else None  # before binding anything
         self._server = await loop.create_server(
             lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
         )
+        if context is not None:
+            self._tls_server = await loop.create_server(
+                lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
+                reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+            )
+            log.info("event=listening_tls host=%s port=%d verify_client=%s",
+                     tls.host or listen.host, self.tls_port, tls.verify_client)
         self._ticker = loop.create_task(self._tick_forever())
         mqtt = self.settings.drop_copy.mqtt
         if self.drop_copy is not None and mqtt.enabled and mqtt.in_process:
@@ -437,6 +501,8 @@ class Gateway:
         """Log every session out, wait briefly for answers, flush and close."""
         if self._server is not None:
             self._server.close()
+        if self._tls_server is not None:
+            self._tls_server.close()
         now = time.time()
         for proto in list(self.connections):
             session = proto.session

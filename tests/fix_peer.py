@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Iterable
 
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode
@@ -87,6 +88,9 @@ class SansIOPeer(MessageBuilder):
 
     def feed(self, data: bytes) -> list[Message]:
         self.conn.data_received(data, self.now)
+        pending = self.conn.pending_logon
+        if pending is not None:  # what the asyncio shell does on a worker thread
+            self.conn.credentials_checked(pending.verify(), self.now)
         return self.replies()
 
     def send(self, msg_type: str, *body: tuple[int, FieldValue], **kw: object) -> list[Message]:
@@ -131,8 +135,14 @@ class TcpPeer(MessageBuilder):
         self._pending: list[Message] = []
 
     @classmethod
-    async def connect(cls, port: int, **kw: str) -> TcpPeer:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def connect(
+        cls, port: int, tls: ssl.SSLContext | None = None, source: str | None = None, **kw: str
+    ) -> TcpPeer:
+        """`tls`: speak TLS with this context; `source`: connect from this local IP."""
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=tls, server_hostname="localhost" if tls else None,
+            local_addr=(source, 0) if source else None,
+        )
         return cls(reader, writer, **kw)
 
     async def write(self, data: bytes) -> None:
@@ -171,10 +181,10 @@ class TcpPeer(MessageBuilder):
                 await self.receive(timeout)
         except EOFError:
             return True
-        except (ConnectionResetError, BrokenPipeError):
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError):
             return True
 
     async def close(self) -> None:
         self.writer.close()
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError, ssl.SSLError):
             await self.writer.wait_closed()

@@ -61,6 +61,9 @@ _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
 
 
 EventObserver = Callable[[Command, list[Event], float], None]
+# A pre-trade check on a NewOrderSingle that became a NewOrder: raises
+# BoundaryReject to refuse it (e.g. MaxOpenOrders, open_orders.py).
+OrderCheck = Callable[[Session, NewOrder], None]
 
 
 class BoundaryReject(Exception):
@@ -91,6 +94,7 @@ class OrderEntry:
         self.observers: list[EventObserver] = []
         # Drop copy of reports re-sent by recovery: (session, body, raw, now).
         self.restore_copy: Callable[[Session, bytes, bytes, float], None] | None = None
+        self.order_checks: list[OrderCheck] = []
         self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
             b"D": self._new_order,
             b"F": self._cancel,
@@ -160,6 +164,8 @@ class OrderEntry:
                 0 if min_qty_b is None else self._optional_qty(min_qty_b, "MinQty(110)"),
                 0 if max_floor_b is None else self._optional_qty(max_floor_b, "MaxFloor(111)"),
             )
+            for check in self.order_checks:
+                check(session, command)
         except BoundaryReject as exc:
             self.submit(RejectOrder(
                 ts, session.config.name, account, cl_ord_id, symbol, side or Side.BUY,

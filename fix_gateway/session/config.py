@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from fix_gateway.dictionary import ValidationPolicy
@@ -33,6 +34,14 @@ class SessionConfig:
     # Inbound silence beyond HeartBtInt * this factor triggers a TestRequest;
     # twice that silence without an answer ends the session.
     test_request_factor: float = 1.2
+    # Security (see fix_gateway/auth.py and fix_gateway/session/throttle.py).
+    password_hash: str | None = None  # scrypt$n$r$p$salt$hash, checked instead of `password`
+    allowed_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    throttle_messages: int = 0  # application messages per throttle_interval; 0: no throttle
+    throttle_interval: float = 1.0
+    throttle_action: str = "reject"  # reject | logout
+    throttle_logout_multiple: float = 0.0  # log out at this multiple of the limit; 0: never
+    max_open_orders: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:

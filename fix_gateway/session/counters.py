@@ -34,6 +34,9 @@ _REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("HeartBtInt", "bad_heartbeat_interval"),
     ("Unsupported EncryptMethod", "bad_encrypt_method"),
     ("Invalid username or password", "auth_failed"),
+    ("Logon not permitted from this address", "address_not_allowed"),
+    ("Too many failed logons", "locked_out"),
+    ("throttle exceeded", "throttled"),
 )
 
 

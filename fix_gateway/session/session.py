@@ -26,6 +26,7 @@ from fix_gateway.dictionary import Dictionary, Problem
 from fix_gateway.session.config import SessionConfig
 from fix_gateway.session.counters import SessionCounters, bump, reason_kind
 from fix_gateway.session.resend import resend_stream
+from fix_gateway.session.throttle import Throttle
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import SessionStore
 
@@ -115,6 +116,7 @@ class Session:
         self._seen_ids: set[tuple[bytes, bytes]] = set()
         self._seen_order: deque[tuple[bytes, bytes]] = deque()  # oldest first, for eviction
         self._explain_refusal = True
+        self.throttle = Throttle.for_config(config)  # None: not throttled
         self._begin = config.begin_string.encode()
         self._ids = [(t.SENDER_COMP_ID, config.sender_comp_id.encode()),
                      (t.TARGET_COMP_ID, config.target_comp_id.encode())]
@@ -178,10 +180,6 @@ class Session:
         if msg.get(t.ENCRYPT_METHOD) != b"0":
             self._refuse(msg, "Unsupported EncryptMethod", now)
             return
-        if not self._credentials_ok(msg):
-            self.on_event("auth_failed", self, {"username": msg.get(t.USERNAME)})
-            self._refuse(msg, "Invalid username or password", now)
-            return
         reset_requested = msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y"
         if reset_requested or cfg.reset_on_logon:
             self.store.reset(now)
@@ -231,12 +229,6 @@ class Session:
         if self._explain_refusal:
             self.send(t.LOGOUT, [(t.TEXT, text)], now, reply_to=msg)
         self._close(text)
-
-    def _credentials_ok(self, msg: Message) -> bool:
-        cfg = self.config
-        if cfg.username is not None and msg.get(t.USERNAME) != cfg.username.encode():
-            return False
-        return cfg.password is None or msg.get(t.PASSWORD) == cfg.password.encode()
 
     def _close(self, reason: str) -> None:
         if self.close_reason is None:
@@ -468,6 +460,8 @@ class Session:
         self._advance(seq)
         if self.state is not State.LOGGED_ON:
             return  # after our Logout, only session traffic is acted on
+        if self.throttle is not None and not self.throttle.check(self, msg, now):
+            return
         mdef = self.dictionary.messages.get(msg.msg_type)
         if mdef is None:
             self.reject_unsupported(msg, now)

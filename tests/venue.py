@@ -1,0 +1,96 @@
+"""An in-process venue (gateway + order entry) and a FIX client, for the
+security tests: real sockets on loopback, ephemeral ports, files in tmp_path."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fix_gateway.codec import FieldValue, Message
+from fix_gateway.config import GatewaySettings
+from fix_gateway.utc_time import format_timestamp
+from tests.fix_peer import TcpPeer
+
+
+def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
+                   **sections: dict[str, Any]) -> GatewaySettings:
+    """Order entry on ACME (tick 0.01); `sections` add or override top-level tables."""
+    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    raw: dict[str, Any] = {
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "store": {"data_dir": str(data_dir), "fsync": "none"},
+        "server": {"logon_timeout": 2.0, "tick_interval": 0.05, "application": "orders"},
+        "engine": {"end_of_day": eod},
+        "instruments": [{"symbol": "ACME", "tick_size": "0.01"}],
+        "sessions": [{"SenderCompID": "FIXGW", **s} for s in sessions],
+    }
+    raw.update(sections)
+    return GatewaySettings.model_validate(raw)
+
+
+def fields(msg: Message) -> dict[int, str]:
+    return {tag: value.decode("latin-1") for tag, value in msg.fields}
+
+
+class Client:
+    """One FIX client connection: log on, send orders, read what comes back."""
+
+    def __init__(self, peer: TcpPeer, name: str) -> None:
+        self.peer = peer
+        self.name = name
+        self._tests = 0
+
+    @classmethod
+    async def connect(cls, port: int, name: str, tls: ssl.SSLContext | None = None,
+                      source: str | None = None) -> Client:
+        return cls(await TcpPeer.connect(port, tls=tls, source=source, sender=name), name)
+
+    async def logon(self, *extra: tuple[int, FieldValue]) -> Message:
+        """Send a Logon (with e.g. (553, user), (554, password)); the first answer."""
+        await self.peer.write(self.peer.logon(30, *extra, now=time.time()))
+        return await self.peer.receive()
+
+    @classmethod
+    async def logged_on(cls, port: int, name: str, *extra: tuple[int, FieldValue],
+                        tls: ssl.SSLContext | None = None, source: str | None = None) -> Client:
+        client = await cls.connect(port, name, tls, source)
+        reply = await client.logon(*extra)
+        assert reply.msg_type == b"A", fields(reply)
+        return client
+
+    async def send(self, msg_type: str, *body: tuple[int, FieldValue]) -> None:
+        await self.peer.send(msg_type, *body)
+
+    async def order(self, cl_ord_id: str, side: str, qty: int, price: str,
+                    symbol: str = "ACME") -> None:
+        await self.send("D", (11, cl_ord_id), (55, symbol), (54, "1" if side == "buy" else "2"),
+                        (60, format_timestamp(time.time())), (38, qty), (40, "2"), (44, price))
+
+    async def cancel(self, cl_ord_id: str, orig: str, side: str) -> None:
+        await self.send("F", (41, orig), (11, cl_ord_id), (55, "ACME"),
+                        (54, "1" if side == "buy" else "2"), (60, format_timestamp(time.time())))
+
+    async def next(self, msg_type: str | None = None) -> dict[int, str]:
+        """The next message that is not a Heartbeat, as {tag: value}."""
+        while True:
+            msg = await self.peer.receive(5.0)
+            if msg.msg_type == b"0":
+                continue
+            f = fields(msg)
+            if msg_type is not None:
+                assert f[35] == msg_type, f"expected 35={msg_type}, got {f}"
+            return f
+
+    async def alive(self) -> None:
+        """A TestRequest is answered, and nothing else was queued before the answer."""
+        self._tests += 1
+        test_id = f"{self.name}-alive-{self._tests}"
+        await self.send("1", (112, test_id))
+        f = fields(await self.peer.receive(5.0))
+        assert (f[35], f.get(112)) == ("0", test_id), f"expected Heartbeat {test_id}, got {f}"
+
+    async def close(self) -> None:
+        await self.peer.close()
