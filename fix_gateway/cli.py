@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_config)
 
     _add_client_parser(sub)
+    from fix_gateway.replay.commands import add_replay_parser
+
+    add_replay_parser(sub)
     return parser
 
 
