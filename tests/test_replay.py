@@ -413,8 +413,11 @@ def test_gateway_honours_record_inbound_false(tmp_path: Path) -> None:
             "store": {"data_dir": str(data), "fsync": "none", "record_inbound": record},
             "server": {"application": "echo"},
         })
-        Gateway(settings)
+        gateway = Gateway(settings)
         assert (data / "sessions" / SESSION / "inbound.dat").exists() is record
+        for session in gateway.sessions:
+            session.store.close()
+        gateway.syncer.stop()
 
 
 def test_session_records_the_logon_and_every_later_message_in_arrival_order() -> None:

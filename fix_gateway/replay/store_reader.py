@@ -31,6 +31,7 @@ class StoredMessage:
     direction: Direction
     msg: Message
     received: float | None = None  # inbound only: the gateway's clock on arrival
+    next_out_seq: int = 0  # inbound only: the outbound MsgSeqNum due when it arrived
 
     @property
     def seq(self) -> int:
@@ -56,7 +57,6 @@ class StoredSession:
     creation_time: float | None = None
     outbound: list[StoredMessage] = field(default_factory=list)
     inbound: list[StoredMessage] = field(default_factory=list)
-    _order: list[int] = field(default_factory=list)  # inbound: next outbound seq at arrival
 
     @property
     def comp_ids(self) -> tuple[str, str]:
@@ -71,7 +71,7 @@ class StoredSession:
     def timeline(self) -> list[StoredMessage]:
         """Inbound and outbound interleaved in the order the session saw them."""
         keyed = [((m.seq, 1, i), m) for i, m in enumerate(self.outbound)]
-        keyed += [((self._order[i], 0, i), m) for i, m in enumerate(self.inbound)]
+        keyed += [((m.next_out_seq, 0, i), m) for i, m in enumerate(self.inbound)]
         keyed.sort(key=lambda item: item[0])
         return [m for _, m in keyed]
 
@@ -96,8 +96,8 @@ def load_session(directory: Path) -> StoredSession:
     for record in read_inbound(directory):
         msg = _parse(record.raw)
         if msg is not None:
-            session.inbound.append(StoredMessage("IN", msg, record.received))
-            session._order.append(record.next_out_seq)
+            session.inbound.append(
+                StoredMessage("IN", msg, record.received, record.next_out_seq))
     return session
 
 
