@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
         " stdin) and print its scrypt hash for a session's PasswordHash setting.",
     )
     hash_pw.set_defaults(func=cmd_hash_password)
+    from fix_gateway.replay.commands import add_replay_parser
+
+    add_replay_parser(sub)
     return parser
 
 

@@ -524,6 +524,9 @@ class _Disconnected(Exception):
     pass
 
 
+Disconnected = _Disconnected  # the connection ended: what library callers (fixgw replay) catch
+
+
 class FixClient:
     """One FIX initiator session over a blocking socket, driven by `run()`."""
 

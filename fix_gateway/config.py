@@ -81,6 +81,9 @@ class StoreSettings(_Strict):
         " before answering, fsync every fsync_interval on a background thread; none: never",
     )
     fsync_interval: float = Field(0.05, gt=0, description="seconds, for fsync = 'interval'")
+    record_inbound: bool = Field(
+        True, description="keep every received message in the session store, for fixgw replay"
+    )
 
 
 class ServerSettings(_Strict):

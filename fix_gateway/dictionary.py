@@ -169,8 +169,11 @@ class Dictionary:
         trailer: FieldSet,
         messages: dict[bytes, MessageDef],
         begin_string: bytes,
+        enum_names: dict[int, dict[bytes, str]] | None = None,
     ) -> None:
         self.fields = fields
+        # tag -> value -> the dictionary's description (54: b"1" -> "BUY"), for viewers.
+        self.enum_names = enum_names or {}
         self.header = header
         self.trailer = trailer
         self.messages = messages
@@ -198,9 +201,13 @@ class Dictionary:
         begin = f"FIX.{root.get('major')}.{root.get('minor')}".encode()
         fields: dict[int, FieldDef] = {}
         by_name: dict[str, int] = {}
+        enum_names: dict[int, dict[bytes, str]] = {}
         for node in _children(root, "fields"):
             number = int(node.get("number", "0"))
             enums = frozenset(v.get("enum", "").encode() for v in node.findall("value"))
+            if enums:
+                enum_names[number] = {v.get("enum", "").encode(): v.get("description", "")
+                                      for v in node.findall("value")}
             fields[number] = FieldDef(number, node.get("name", ""), node.get("type", "STRING"),
                                       enums or None)
             by_name[node.get("name", "")] = number
@@ -215,11 +222,16 @@ class Dictionary:
             messages[msg_type] = MessageDef(
                 node.get("name", ""), msg_type, node.get("msgcat") == "admin", body
             )
-        return cls(fields, header, trailer, messages, begin)
+        return cls(fields, header, trailer, messages, begin, enum_names)
 
     def tag_name(self, tag: int) -> str:
         f = self.fields.get(tag)
         return f.name if f else str(tag)
+
+    def enum_name(self, tag: int, value: bytes) -> str | None:
+        """The description of an enumerated value (Side 1 -> "BUY"), if the dictionary has one."""
+        names = self.enum_names.get(tag)
+        return names.get(value) if names else None
 
     def is_admin(self, msg_type: bytes) -> bool:
         mdef = self.messages.get(msg_type)

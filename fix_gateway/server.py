@@ -237,6 +237,7 @@ class Gateway:
                 fsync=settings.store.fsync,
                 fsync_interval=settings.store.fsync_interval,
                 syncer=self.syncer,
+                record_inbound=settings.store.record_inbound,
             )
             self.sessions.append(Session(config, store, self.dictionary))
             self._roles[config.name] = s.role

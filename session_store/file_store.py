@@ -8,6 +8,8 @@ One directory per session:
 - `seqnums`       two 32-byte slots (counter, next sender, next target, crc),
   written alternately: a torn write spoils one slot, never both.
 - `meta.json`     the session's creation time, replaced atomically on reset.
+- `inbound.dat`/`inbound.idx`  with `record_inbound`: every message received,
+  for `fixgw replay` (see inbound_log.py); written in the same flush.
 
 `flush()` writes everything buffered since the last flush with one write per
 file, then fsyncs according to the policy. Recovery on open trims whatever a
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from session_store.background_sync import BackgroundSyncer
 from session_store.base import FsyncPolicy
+from session_store.inbound_log import InboundLog
 
 _INDEX = struct.Struct("<QQI")  # seq, offset, length
 _SLOT = struct.Struct("<QQQ")  # counter, next sender, next target
@@ -48,6 +51,7 @@ class FileStore:
         fsync: FsyncPolicy = FsyncPolicy.BATCH,
         fsync_interval: float = 0.05,
         syncer: BackgroundSyncer | None = None,
+        record_inbound: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -70,6 +74,7 @@ class FileStore:
         self.next_target_seq = 1
         self.creation_time = time.time() if now is None else now
         self._recover(now)
+        self._inbound = InboundLog(self.directory) if record_inbound else None
 
     # --- opening -------------------------------------------------------------
 
@@ -109,18 +114,7 @@ class FileStore:
 
     def _read_seqnums(self) -> None:
         data = os.pread(self._seq, 2 * _SLOT_SIZE, 0)
-        best: tuple[int, int, int] | None = None
-        for i in range(2):
-            slot = data[i * _SLOT_SIZE : (i + 1) * _SLOT_SIZE]
-            if len(slot) < _SLOT.size + 4:
-                continue
-            body = slot[: _SLOT.size]
-            crc = int.from_bytes(slot[_SLOT.size : _SLOT.size + 4], "little")
-            if zlib.crc32(body) != crc:
-                continue
-            values = _SLOT.unpack(body)
-            if best is None or values[0] > best[0]:
-                best = values
+        best = decode_seqnums(data)
         if best is None:
             if any(data):
                 raise StoreCorrupt(f"{self.directory / 'seqnums'}: no readable slot")
@@ -148,6 +142,11 @@ class FileStore:
         self._pending_idx.append(_INDEX.pack(seq, offset, len(raw)))
         self._pending_seqs.append(seq)
 
+    def append_inbound(self, raw: bytes, now: float) -> None:
+        """A received message, for replay; kept only with `record_inbound`."""
+        if self._inbound is not None:
+            self._inbound.append(raw, now, self.next_sender_seq)
+
     def set_next_sender_seq(self, seq: int) -> None:
         self.next_sender_seq = seq
         self._state_dirty = True
@@ -164,6 +163,14 @@ class FileStore:
         Nothing of it may be sent: the caller must not speak after a failed flush.
         """
         wrote = False
+        inbound = self._inbound
+        if inbound is not None and inbound.pending:
+            try:
+                inbound.write()
+            except OSError:
+                self._truncate_to_committed()
+                raise
+            wrote = True
         if self._pending_dat:
             data = b"".join(self._pending_dat)
             try:
@@ -180,6 +187,8 @@ class FileStore:
             self._pending_seqs.clear()
             self._pending_bytes = 0
             wrote = True
+        if inbound is not None and inbound.pending:
+            inbound.committed()
         if self._state_dirty:
             self._write_seqnums()
             wrote = True
@@ -190,6 +199,8 @@ class FileStore:
         with contextlib.suppress(OSError):
             os.ftruncate(self._dat, self._dat_size)
             os.ftruncate(self._idx, self._count * _INDEX.size)
+        if self._inbound is not None:
+            self._inbound.truncate_to_committed()
 
     def _write_seqnums(self) -> None:
         self._counter += 1
@@ -202,21 +213,26 @@ class FileStore:
         if self.fsync_policy is FsyncPolicy.NONE:
             return
         if self._syncer is not None:
-            self._syncer.mark(self._dat, self._idx, self._seq)
+            self._syncer.mark(*self._fds())
             return
         now = time.monotonic()
         due = now - self._last_fsync >= self.fsync_interval
         if self.fsync_policy is FsyncPolicy.INTERVAL and not due:
             return
-        os.fsync(self._dat)
-        os.fsync(self._idx)
-        os.fsync(self._seq)
+        for fd in self._fds():
+            os.fsync(fd)
         self._last_fsync = now
+
+    def _fds(self) -> tuple[int, ...]:
+        inbound = self._inbound
+        if inbound is None:
+            return (self._dat, self._idx, self._seq)
+        return (self._dat, self._idx, self._seq, inbound.dat, inbound.idx)
 
     def sync(self) -> None:
         """Force everything written so far to disk (used on shutdown)."""
         self.flush()
-        for fd in (self._dat, self._idx, self._seq):
+        for fd in self._fds():
             os.fsync(fd)
 
     # --- reading -------------------------------------------------------------
@@ -244,6 +260,8 @@ class FileStore:
         self._pending_bytes = 0
         os.ftruncate(self._idx, 0)
         os.ftruncate(self._dat, 0)
+        if self._inbound is not None:
+            self._inbound.reset()  # the session's history restarts with its seqnums
         self._dat_size = 0
         self._count = 0
         self._last_seq = 0
@@ -259,10 +277,42 @@ class FileStore:
         try:
             self.sync()
         finally:
-            for fd in (self._dat, self._idx, self._seq):
+            for fd in self._fds():
                 if self._syncer is not None:
                     self._syncer.forget(fd)
                 os.close(fd)
+
+
+def decode_seqnums(data: bytes) -> tuple[int, int, int] | None:
+    """(counter, next sender, next target) of the newer readable slot, if any."""
+    best: tuple[int, int, int] | None = None
+    for i in range(2):
+        slot = data[i * _SLOT_SIZE : (i + 1) * _SLOT_SIZE]
+        if len(slot) < _SLOT.size + 4:
+            continue
+        body = slot[: _SLOT.size]
+        crc = int.from_bytes(slot[_SLOT.size : _SLOT.size + 4], "little")
+        if zlib.crc32(body) != crc:
+            continue
+        values = _SLOT.unpack(body)
+        if best is None or values[0] > best[0]:
+            best = values
+    return best
+
+
+def read_outbound(directory: Path) -> Iterator[tuple[int, bytes]]:
+    """(seq, raw) of a store directory's whole messages, read-only (a live gateway may
+    be writing: a torn tail is left out, never trimmed)."""
+    try:
+        index = (directory / "messages.idx").read_bytes()
+        data = (directory / "messages.dat").read_bytes()
+    except FileNotFoundError:
+        return
+    for i in range(len(index) // _INDEX.size):
+        seq, offset, length = _INDEX.unpack_from(index, i * _INDEX.size)
+        if offset + length > len(data):
+            return
+        yield seq, data[offset : offset + length]
 
 
 class _IndexView:

@@ -13,11 +13,15 @@ class MemoryStore:
         self.creation_time = now
         self._seqs: list[int] = []
         self._raws: list[bytes] = []
+        self.inbound: list[tuple[float, bytes]] = []
         self.flushes = 0
 
     def append_outbound(self, seq: int, raw: bytes) -> None:
         self._seqs.append(seq)
         self._raws.append(raw)
+
+    def append_inbound(self, raw: bytes, now: float) -> None:
+        self.inbound.append((now, raw))
 
     def set_next_sender_seq(self, seq: int) -> None:
         self.next_sender_seq = seq

@@ -184,6 +184,7 @@ class Session:
         if reset_requested or cfg.reset_on_logon:
             self.store.reset(now)
             self.on_event("reset", self, {"requested": reset_requested})
+        self.store.append_inbound(msg.raw, now)  # after a reset, which starts a new history
         expected = self.store.next_target_seq
         if seq < expected and not reset_requested:
             text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
@@ -240,6 +241,7 @@ class Session:
         """One inbound message on a logged-on connection."""
         if self.state is State.DISCONNECTED or self.close_reason is not None:
             return
+        self.store.append_inbound(msg.raw, now)
         self.last_received = now
         self._count_inbound(msg, now)
         self._next(msg, now)

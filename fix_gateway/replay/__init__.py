@@ -1,0 +1,1 @@
+"""`fixgw replay`: list, show and re-drive the sessions kept in a session store."""
