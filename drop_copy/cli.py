@@ -118,11 +118,15 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return 0
 
 
+_SIDES = {"1": "Buy", "2": "Sell"}
+
+
 def _line(record: DropCopyRecord) -> str:
     f = record.fields
     parts = [f"#{record.seq}", record.session,
              f"ExecType={f.get('ExecType')}", f"OrdStatus={f.get('OrdStatus')}",
-             f"{f.get('Side')} {f.get('OrderQty')} {f.get('Symbol')}",
+             f"{_SIDES.get(f.get('Side', ''), f.get('Side'))} {f.get('OrderQty')}"
+             f" {f.get('Symbol')}",
              f"ClOrdID={f.get('ClOrdID')}", f"ExecID={f.get('ExecID')}"]
     if "LastQty" in f:
         parts.append(f"Last={f['LastQty']}@{f.get('LastPx')}")

@@ -450,6 +450,8 @@ def _format_er(msg: Message) -> str:
         parts.append(f" orig={_s(msg, 41)}")
     if 103 in msg:
         parts.append(f" reason={_s(msg, 103)}")
+    if _s(msg, 797) == "Y":  # a drop copy: whose report it is
+        parts.append(f" copy-of={_s(msg, 128)}")
     parts.append(_text_suffix(msg))
     return "".join(parts)
 
