@@ -23,6 +23,7 @@ from engine.types import Instrument, StpMode
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, ValidationPolicy
 from fix_gateway.session.config import SessionConfig
 from session_store import FsyncPolicy
+from surveillance.settings import SurveillanceSettings
 
 
 class _Strict(BaseModel):
@@ -182,6 +183,7 @@ class GatewaySettings(BaseSettings):
     store: StoreSettings = StoreSettings()
     server: ServerSettings = ServerSettings()
     engine: EngineSettings = EngineSettings()
+    surveillance: SurveillanceSettings = SurveillanceSettings()
     instruments: list[InstrumentSettings] = Field(
         default_factory=lambda: [InstrumentSettings.model_validate(i) for i in _EXAMPLE_INSTRUMENTS]
     )

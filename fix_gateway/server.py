@@ -28,6 +28,7 @@ from fix_gateway.dictionary import Dictionary
 from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.session import Application, RejectingApplication
 from session_store import BackgroundSyncer, FileStore
+from surveillance.monitor import SurveillanceMonitor
 
 log = logging.getLogger("fixgw.server")
 
@@ -165,6 +166,7 @@ class Gateway:
         self.dictionary = Dictionary.load(settings.server.dictionary)
         self.order_entry: OrderEntry | None = None
         self.journal: CommandJournal | None = None
+        self.surveillance: SurveillanceMonitor | None = None
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
         for s in settings.sessions:
@@ -211,6 +213,9 @@ class Gateway:
             session.store.flush()
         log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
                  len(engine.open_orders()))
+        if settings.surveillance.enabled:
+            self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)
+            self.order_entry.observers.append(self.surveillance.observe)
         return self.order_entry
 
     # --- sessions <-> connections ----------------------------------------------------
@@ -289,6 +294,8 @@ class Gateway:
             lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
         )
         self._ticker = loop.create_task(self._tick_forever())
+        if self.surveillance is not None:
+            self.surveillance.start()
         tune_gc()
         log.info("event=listening host=%s port=%d sessions=%d", listen.host, self.port,
                  len(self.sessions))
@@ -333,6 +340,8 @@ class Gateway:
             proto.abort()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.surveillance is not None:
+            await self.surveillance.stop()
         if self.journal is not None:
             self.journal.close()
         for session in self.sessions:

@@ -51,6 +51,10 @@ class AlertSink:
         self.on_alert: list[AlertCallback] = []
         self._seen: set[tuple[str, str, str | None, datetime]] = set()
 
+    def forget_before(self, when: datetime) -> None:
+        """Drop the memory of alerts older than anything still evaluated."""
+        self._seen = {k for k in self._seen if k[3] >= when}
+
     def deliver(self, alerts: list[Alert]) -> list[Alert]:
         """Deliver the alerts not delivered before; return them."""
         new = [a for a in alerts if a.key not in self._seen]

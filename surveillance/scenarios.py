@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from engine.engine import MatchingEngine
 from engine.types import (
-    CancelOrder,
     Cancelled,
+    CancelOrder,
     Command,
     Event,
     Instrument,
@@ -249,7 +249,7 @@ def clean_flow(seed: int = 1, seconds: int = 600, rate: float = 50.0) -> Scenari
 def planted_flow(seed: int = 1, rate: float = 50.0) -> Scenario:
     """Background from 20:30 to 20:59:30 UTC with every pattern planted in it."""
     sc = Scenario(seed, rate=rate)
-    everything = sc.symbols + ["SPOOFSYM", "IGNSYM", "CLOSESYM"]
+    everything = [*sc.symbols, "SPOOFSYM", "IGNSYM", "CLOSESYM"]
     sc.seed_books(everything)
     sc.background(START + 120 * SECOND, everything)
     sc.plant_wash(sc.symbols[0])
