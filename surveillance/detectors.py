@@ -214,7 +214,8 @@ def spoofing(f: Frame, p: SpoofingSettings) -> list[Alert]:
         opp_lv = levels[:, :, 1 - fill_side]
         opp_lv = xp.maximum(opp_lv, lead(ops, opp_lv))
         flag = (fill > 0) & (opp_cx >= p.qty_ratio * fill) & (
-            (opp_cx >= p.min_cancel_qty) | (opp_lv >= p.min_levels))
+            (opp_cx >= p.min_cancel_qty)
+            | ((opp_lv >= p.min_levels) & (opp_cx >= p.min_layered_qty)))
         hits = np.flatnonzero(ops.to_numpy(flag).ravel())
         fq = ops.to_numpy(fill).ravel()[hits]
         cq = ops.to_numpy(opp_cx).ravel()[hits]

@@ -42,6 +42,7 @@ class SpoofingSettings(_Strict):
     qty_ratio: int = Field(5, ge=1, description="cancelled qty >= qty_ratio * filled qty")
     min_cancel_qty: int = Field(1000, ge=1, description="large: cancelled qty at least this")
     min_levels: int = Field(3, ge=2, description="layered: cancels at this many price levels")
+    min_layered_qty: int = Field(500, ge=1, description="layered: cancelled qty at least this")
 
 
 class PriceMoveSettings(_Strict):
