@@ -9,6 +9,7 @@ detectors as the live monitor.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -44,7 +45,8 @@ def replay_columns(journal: Path, instruments: list[Any], stp: Any, end_of_day: 
 
 
 def apply_overrides(settings: SurveillanceSettings, pairs: list[str]) -> SurveillanceSettings:
-    """`key.sub=value` pairs over the settings, validated (errors name the key)."""
+    """`key.sub=value` pairs over the settings, validated (errors name the key). A value
+    that parses as JSON is taken as such, e.g. beneficial_owners={"g": ["A", "B"]}."""
     data = settings.model_dump()
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -57,7 +59,10 @@ def apply_overrides(settings: SurveillanceSettings, pairs: list[str]) -> Surveil
             if not isinstance(child, dict):
                 raise ValueError(f"--set {pair!r}: unknown section {part!r}")
             node = child
-        node[leaf] = value.strip()
+        try:
+            node[leaf] = json.loads(value)
+        except ValueError:
+            node[leaf] = value.strip()
     return SurveillanceSettings.model_validate(data)
 
 

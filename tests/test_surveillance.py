@@ -86,7 +86,8 @@ def test_clean_background_flow_raises_no_alert(seed: int) -> None:
 def test_mlx_and_numpy_give_the_same_alerts(planted_batch: Batch) -> None:
     loose = apply_overrides(SETTINGS, [  # lower thresholds: many alerts to compare
         "order_to_trade.min_orders=5", "order_to_trade.max_ratio=2",
-        "message_burst.min_messages=3", "spoofing.min_levels=2", "spoofing.qty_ratio=1", "spoofing.min_layered_qty=50",
+        "message_burst.min_messages=3", "spoofing.min_levels=2", "spoofing.qty_ratio=1",
+        "spoofing.min_layered_qty=50",
         "price_move.move_bps=5", "price_move.reversal_pct=20"])
     numpy_alerts = run_detectors(planted_batch, loose, make_ops("numpy"))
     mlx_alerts = run_detectors(planted_batch, loose, make_ops("mlx"))
