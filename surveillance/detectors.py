@@ -47,8 +47,22 @@ SECOND = 10**9
 DAY = 86_400 * SECOND
 
 
+class Rows:
+    """Some rows' columns on the backend (e.g. the trades), selected on the host:
+    MLX has no data-dependent shapes, so masks are compacted with NumPy first."""
+
+    def __init__(self, ops: Ops, cols: np.ndarray, rows: np.ndarray, sec: np.ndarray,
+                 names: tuple[str, ...]) -> None:
+        self.n = len(rows)
+        index = {"ts": TS, "acct": ACCT, "acct2": ACCT2, "sym": SYM, "side": SIDE,
+                 "price": PRICE, "qty": QTY, "oid": OID}
+        for name in names:
+            values = sec[rows] if name == "sec" else cols[index[name], rows]
+            setattr(self, name, ops.asarray(np.ascontiguousarray(values)))
+
+
 class Frame:
-    """One batch's columns on the backend, plus the sizes the grids need."""
+    """One batch, split by row kind, on the backend, plus the sizes the grids need."""
 
     def __init__(self, ops: Ops, batch: Batch) -> None:
         self.ops = ops
@@ -60,17 +74,18 @@ class Frame:
         self.S = max(len(batch.symbols), 1)
         self.t_min = int(cols[TS].min()) if self.n else 0
         self.t_max = int(cols[TS].max()) if self.n else 0
-        put = ops.asarray
-        self.ts = put(cols[TS])
-        self.kind = put(cols[KIND])
-        self.acct = put(cols[ACCT])
-        self.acct2 = put(np.maximum(cols[ACCT2], 0))  # -1 (none) -> 0, always masked out
-        self.sym = put(np.maximum(cols[SYM], 0))
-        self.has_sym = put(cols[SYM] >= 0)
-        self.side = put(cols[SIDE])
-        self.price = put(cols[PRICE])
-        self.qty = put(cols[QTY])
-        self.oid = put(cols[OID])
+        self.s0 = self.t_min // SECOND  # seconds are counted from here
+        sec = cols[TS] // SECOND - self.s0
+        kind = cols[KIND]
+        is_order = (kind == NEW) | (kind == CANCEL) | (kind == REPLACE) | (kind == MASS_CANCEL)
+        pick = np.flatnonzero
+        self.msg = Rows(ops, cols, pick(kind < TRADE), sec, ("acct", "sec"))
+        self.orders = Rows(ops, cols, pick(is_order & (cols[SYM] >= 0)), sec,
+                           ("acct", "sym", "sec"))
+        self.trades = Rows(ops, cols, pick(kind == TRADE), sec, (
+            "ts", "sec", "acct", "acct2", "sym", "side", "price", "qty", "oid"))
+        self.cancels = Rows(ops, cols, pick(kind == CANCELLED), sec,
+                            ("sec", "acct", "sym", "side", "price", "qty"))
 
 
 def lag(ops: Ops, x: Array, k: int) -> Array:
@@ -82,46 +97,38 @@ def lag(ops: Ops, x: Array, k: int) -> Array:
     return xp.concatenate([xp.zeros((rows, k), dtype=x.dtype), x[:, : cols - k]], axis=1)
 
 
-def lead(ops: Ops, x: Array) -> Array:
-    """x shifted one column earlier along axis 1 (the next bucket), zeros shifted in."""
-    xp = ops.xp
-    return xp.concatenate([x[:, 1:], xp.zeros((x.shape[0], 1), dtype=x.dtype)], axis=1)
-
-
-def compact_pairs(f: Frame, keys: Array, weights: Array) -> tuple[Array, np.ndarray]:
-    """Dense ids for the (account, symbol) pairs with weight: presence by scatter-add,
+def compact_pairs(f: Frame, keys: Array) -> tuple[Array, np.ndarray]:
+    """Dense ids for the (account, symbol) pairs that occur: presence by scatter-add,
     ids by cumulative sum. Returns (id per key, pair value per id)."""
     ops, xp = f.ops, f.ops.xp
-    present = ops.scatter_add(f.A * f.S, keys, weights) > 0
+    present = ops.count(f.A * f.S, keys) > 0
     ids = xp.cumsum(present.astype(ops.int64)) - 1
-    pair_of = ops.to_numpy(ops.nonzero(present))
-    return xp.maximum(ids[keys], 0), pair_of
-
-
-def _i64(ops: Ops, mask: Array) -> Array:
-    return mask.astype(ops.int64)
+    pair_of = np.flatnonzero(ops.to_numpy(present))
+    return ids[keys], pair_of
 
 
 def order_to_trade(f: Frame, p: OrderToTradeSettings) -> list[Alert]:
     ops, xp = f.ops, f.ops.xp
+    o, t = f.orders, f.trades
+    if o.n == 0:
+        return []
     step = p.step_s * SECOND
     b0 = f.t_min // step
     nb = f.t_max // step - b0 + 1
-    bucket = f.ts // step - b0
-    k = f.kind
-    is_order = _i64(ops, ((k == NEW) | (k == CANCEL) | (k == REPLACE) | (k == MASS_CANCEL))
-                    & f.has_sym)
-    is_trade = _i64(ops, k == TRADE)
-    keys = xp.concatenate([f.acct * f.S + f.sym, f.acct2 * f.S + f.sym])
-    w_orders = xp.concatenate([is_order, xp.zeros_like(is_order)])
-    w_trades = xp.concatenate([is_trade, is_trade])
-    pid, pair_of = compact_pairs(f, keys, w_orders + w_trades)
+    first = f.s0 - b0 * p.step_s  # seconds from the first bucket's start to s0
+
+    def bucket(sec: Array) -> Array:
+        return (sec + first) // p.step_s
+
+    pid, pair_of = compact_pairs(f, xp.concatenate(
+        [o.acct * f.S + o.sym, t.acct * f.S + t.sym, t.acct2 * f.S + t.sym]))
     npairs = len(pair_of)
-    if npairs == 0:
-        return []
-    cell = pid * nb + xp.concatenate([bucket, bucket])
-    orders = xp.cumsum(ops.scatter_add(npairs * nb, cell, w_orders).reshape(npairs, nb), axis=1)
-    trades = xp.cumsum(ops.scatter_add(npairs * nb, cell, w_trades).reshape(npairs, nb), axis=1)
+    tb = bucket(t.sec)
+    trade_cells = xp.concatenate([pid[o.n : o.n + t.n] * nb + tb, pid[o.n + t.n :] * nb + tb])
+    orders = ops.count(npairs * nb, pid[: o.n] * nb + bucket(o.sec)).reshape(npairs, nb)
+    trades = ops.count(npairs * nb, trade_cells).reshape(npairs, nb)
+    orders = xp.cumsum(orders, axis=1)
+    trades = xp.cumsum(trades, axis=1)
     width = p.window_s // p.step_s
     orders = orders - lag(ops, orders, width)
     trades = trades - lag(ops, trades, width)
@@ -145,11 +152,9 @@ def order_to_trade(f: Frame, p: OrderToTradeSettings) -> list[Alert]:
 
 def message_burst(f: Frame, p: MessageBurstSettings) -> list[Alert]:
     ops, xp = f.ops, f.ops.xp
-    s0 = f.t_min // SECOND
+    s0 = f.s0
     ns = f.t_max // SECOND - s0 + 1
-    is_msg = _i64(ops, f.kind < TRADE)
-    cell = f.acct * ns + (f.ts // SECOND - s0)
-    counts = ops.scatter_add(f.A * ns, cell, is_msg).reshape(f.A, ns)
+    counts = ops.count(f.A * ns, f.msg.acct * ns + f.msg.sec).reshape(f.A, ns)
     before = xp.cumsum(counts, axis=1) - counts  # messages in seconds [0, b)
     baseline = before - lag(ops, before, p.baseline_s)  # in [b - baseline_s, b)
     over = counts > p.max_per_second
@@ -174,62 +179,59 @@ def message_burst(f: Frame, p: MessageBurstSettings) -> list[Alert]:
 
 def spoofing(f: Frame, p: SpoofingSettings) -> list[Alert]:
     ops, xp = f.ops, f.ops.xp
-    width = p.window_s * SECOND
-    b0 = f.t_min // width
-    nb = f.t_max // width - b0 + 1
-    bucket = f.ts // width - b0
-    is_trade = _i64(ops, f.kind == TRADE)
-    is_cx = _i64(ops, f.kind == CANCELLED)
-    pair1 = f.acct * f.S + f.sym
-    pair2 = f.acct2 * f.S + f.sym
-    pid, pair_of = compact_pairs(f, xp.concatenate([pair1, pair2]),
-                                 xp.concatenate([is_trade + is_cx, is_trade]))
-    npairs = len(pair_of)
-    if npairs == 0:
+    t, c = f.trades, f.cancels
+    if t.n == 0 or c.n == 0:
         return []
+    b0 = f.t_min // (p.window_s * SECOND)
+    nb = f.t_max // (p.window_s * SECOND) - b0 + 1
+    first = f.s0 - b0 * p.window_s
+    width = p.window_s * SECOND
+    pid, pair_of = compact_pairs(f, xp.concatenate(
+        [c.acct * f.S + c.sym, t.acct * f.S + t.sym, t.acct2 * f.S + t.sym]))
+    npairs = len(pair_of)
     size = npairs * nb * 2
-    n = f.n
-    side = f.side - 1  # 0 buy, 1 sell
-    cell1 = (pid[:n] * nb + bucket) * 2 + side  # the row's account, its own side
-    cell2 = (pid[n:] * nb + bucket) * 2 + (1 - side)  # a trade's resting side
-    filled = ops.scatter_add(size, xp.concatenate([cell1, cell2]),
-                             xp.concatenate([f.qty * is_trade, f.qty * is_trade]))
-    cancelled = ops.scatter_add(size, cell1, f.qty * is_cx)
-    # Price levels: distinct (cell, price) among the cancels.
-    rows = ops.nonzero(f.kind == CANCELLED)
-    levels = xp.zeros((size,), dtype=ops.int64)
-    if rows.shape[0]:
-        _, price_rank = ops.unique_inverse(f.price[rows])
-        nprices = int(ops.to_numpy(price_rank).max()) + 1
-        distinct, _ = ops.unique_inverse(cell1[rows] * nprices + price_rank)
-        levels = ops.scatter_add(size, distinct // nprices, xp.ones_like(distinct))
+    tb = (t.sec + first) // p.window_s
+    cb = (c.sec + first) // p.window_s
+    cancel_cells = (pid[: c.n] * nb + cb) * 2 + (c.side - 1)  # 0 buy, 1 sell
+    aggressor = (pid[c.n : c.n + t.n] * nb + tb) * 2 + (t.side - 1)
+    resting = (pid[c.n + t.n :] * nb + tb) * 2 + (2 - t.side)  # the other side
+    cancelled = ops.scatter_add(size, cancel_cells, c.qty)
+    # Price levels: distinct (cell, price) among the cancels, counted per cell.
+    low = int(ops.to_numpy(xp.min(c.price)).item())
+    prices = int(ops.to_numpy(xp.max(c.price)).item()) - low + 1
+    price = c.price - low
+    if size * prices >= 2**62:  # a very wide price range: ranks keep the key in int64
+        _, price = ops.unique_inverse(c.price)
+        prices = int(ops.to_numpy(price).max()) + 1
+    distinct, _ = ops.unique_inverse(cancel_cells * prices + price)
+    levels = ops.count(size, distinct // prices)
+    # Only cells with a fill can alert: the fills per cell, then the opposite side's
+    # cancels in that bucket and the next (gathered from the dense cancel grid).
+    cells, inverse = ops.unique_inverse(xp.concatenate([aggressor, resting]))
+    fill = ops.scatter_add(cells.shape[0], inverse, xp.concatenate([t.qty, t.qty]))
+    opposite = cells + 1 - 2 * (cells % 2)
+    has_next = (cells // 2) % nb < nb - 1
+    following = xp.where(has_next, opposite + 2, opposite)
+    opp_cx = cancelled[opposite] + xp.where(has_next, cancelled[following], 0)
+    opp_lv = xp.maximum(levels[opposite], xp.where(has_next, levels[following], 0))
+    flag = (opp_cx >= p.qty_ratio * fill) & (
+        (opp_cx >= p.min_cancel_qty) | ((opp_lv >= p.min_levels) & (opp_cx >= p.min_layered_qty)))
+    hits = np.flatnonzero(ops.to_numpy(flag))
+    if not len(hits):
+        return []
+    at = ops.asarray(hits)
+    found = zip(*(ops.to_numpy(x[at]).tolist() for x in (cells, fill, opp_cx, opp_lv)),
+                strict=True)
     alerts: list[Alert] = []
-    filled = filled.reshape(npairs, nb, 2)
-    cancelled = cancelled.reshape(npairs, nb, 2)
-    levels = levels.reshape(npairs, nb, 2)
-    for fill_side in (0, 1):
-        fill = filled[:, :, fill_side]
-        opp_cx = cancelled[:, :, 1 - fill_side]
-        opp_cx = opp_cx + lead(ops, opp_cx)  # this bucket and the next: one window after
-        opp_lv = levels[:, :, 1 - fill_side]
-        opp_lv = xp.maximum(opp_lv, lead(ops, opp_lv))
-        flag = (fill > 0) & (opp_cx >= p.qty_ratio * fill) & (
-            (opp_cx >= p.min_cancel_qty)
-            | ((opp_lv >= p.min_levels) & (opp_cx >= p.min_layered_qty)))
-        hits = np.flatnonzero(ops.to_numpy(flag).ravel())
-        fq = ops.to_numpy(fill).ravel()[hits]
-        cq = ops.to_numpy(opp_cx).ravel()[hits]
-        lv = ops.to_numpy(opp_lv).ravel()[hits]
-        for h, q_fill, q_cx, n_lv in zip(hits.tolist(), fq.tolist(), cq.tolist(), lv.tolist(),
-                                         strict=True):
-            pair, b = pair_of[h // nb], h % nb
-            alerts.append(Alert(
-                type="spoofing", account=f.accounts[pair // f.S], symbol=f.symbols[pair % f.S],
-                time=ns_to_time((b0 + b) * width), score=q_cx / q_fill / p.qty_ratio,
-                details={"fill_side": "buy" if fill_side == 0 else "sell", "filled_qty": q_fill,
-                         "cancelled_opposite_qty": q_cx, "cancelled_levels": n_lv,
-                         "window_s": p.window_s},
-            ))
+    for cell, q_fill, q_cx, n_lv in found:
+        pair, b, fill_side = pair_of[cell // 2 // nb], cell // 2 % nb, cell % 2
+        alerts.append(Alert(
+            type="spoofing", account=f.accounts[pair // f.S], symbol=f.symbols[pair % f.S],
+            time=ns_to_time((b0 + b) * width), score=q_cx / q_fill / p.qty_ratio,
+            details={"fill_side": "buy" if fill_side == 0 else "sell", "filled_qty": q_fill,
+                     "cancelled_opposite_qty": q_cx, "cancelled_levels": n_lv,
+                     "window_s": p.window_s},
+        ))
     return alerts
 
 
@@ -244,12 +246,15 @@ def wash_trades(f: Frame, groups: dict[str, list[str]]) -> list[Alert]:
                 owner[ids[member]] = f.A + g
                 group_of[f.A + g] = name
     own = ops.asarray(owner)
-    rows = ops.to_numpy(ops.nonzero((f.kind == TRADE) & (own[f.acct] == own[f.acct2])))
+    t = f.trades
+    if t.n == 0:
+        return []
+    rows = np.flatnonzero(ops.to_numpy(own[t.acct] == own[t.acct2]))
     if not len(rows):
         return []
-    pick: dict[str, Any] = {name: ops.to_numpy(col[ops.asarray(rows)]).tolist() for name, col in (
-        ("ts", f.ts), ("acct", f.acct), ("acct2", f.acct2), ("sym", f.sym), ("qty", f.qty),
-        ("price", f.price), ("oid", f.oid))}
+    sel = ops.asarray(rows)
+    pick: dict[str, Any] = {name: ops.to_numpy(getattr(t, name)[sel]).tolist() for name in (
+        "ts", "acct", "acct2", "sym", "qty", "price", "oid")}
     alerts = []
     for i in range(len(rows)):
         a, a2 = pick["acct"][i], pick["acct2"][i]
@@ -267,14 +272,13 @@ def price_moves(f: Frame, p: PriceMoveSettings) -> list[Alert]:
     """Marking the close and momentum ignition: one aggressive order's sweep moves the
     last price by >= move_bps; near the close, or given back within the reversal window."""
     ops, xp = f.ops, f.ops.xp
-    trades = ops.nonzero(f.kind == TRADE)
-    m = int(trades.shape[0])
+    t = f.trades
+    m = t.n
     if m < 2:
         return []
     # Trades per symbol, in time order (row order is time order).
-    order = ops.argsort(f.sym[trades] * m + xp.arange(m, dtype=ops.int64))
-    rows = trades[order]
-    sym, ts, px, oid = f.sym[rows], f.ts[rows], f.price[rows], f.oid[rows]
+    rows = ops.argsort(t.sym * m + xp.arange(m, dtype=ops.int64))
+    sym, ts, px, oid, acct = t.sym[rows], t.ts[rows], t.price[rows], t.oid[rows], t.acct[rows]
     same_sym = sym[1:] == sym[:-1]
     new_order = (oid[1:] != oid[:-1]) | ~same_sym
     first = xp.concatenate([xp.ones((1,), dtype=new_order.dtype), new_order])
@@ -302,7 +306,7 @@ def price_moves(f: Frame, p: PriceMoveSettings) -> list[Alert]:
     if not any(len(h) for h in hits.values()):
         return []
     host = {name: ops.to_numpy(col) for name, col in (
-        ("acct", f.acct[rows][starts]), ("sym", sym[starts]), ("ts", t_start),
+        ("acct", acct[starts]), ("sym", sym[starts]), ("ts", t_start),
         ("before", before), ("after", after), ("later", later))}
     alerts = []
     for name, idx in hits.items():

@@ -31,6 +31,10 @@ class NumpyOps:
         # float64 sums are exact for the counts and quantities summed here (< 2**53)
         return np.bincount(index, weights=weights, minlength=size).astype(np.int64)
 
+    def count(self, size: int, index: Array) -> Array:
+        """out[i] = how many times i occurs in index."""
+        return np.bincount(index, minlength=size)
+
     def nonzero(self, mask: Array) -> Array:
         return np.flatnonzero(mask)
 
@@ -68,13 +72,14 @@ class MlxOps:
         mx = self.mx
         return mx.zeros((size,), dtype=weights.dtype).at[index].add(weights)
 
-    def nonzero(self, mask: Array) -> Array:
-        """Indices where mask is true, ascending: a sort puts them first."""
+    def count(self, size: int, index: Array) -> Array:
         mx = self.mx
-        n = mask.shape[0]
-        count = int(mx.sum(mask.astype(mx.int64)).item())
-        order = mx.argsort(mx.where(mask, 0, n).astype(mx.int64) + mx.arange(n, dtype=mx.int64))
-        return order[:count].astype(mx.int64)
+        return mx.zeros((size,), dtype=mx.int64).at[index].add(1)
+
+    def nonzero(self, mask: Array) -> Array:
+        """Indices where mask is true, ascending. The output's size depends on the
+        data, which MLX graphs do not have: compact on the host (zero-copy view)."""
+        return self.mx.array(np.flatnonzero(np.asarray(mask)))
 
     def unique_inverse(self, keys: Array) -> tuple[Array, Array]:
         """Sort, mark where the key changes, cumsum to group ids, scatter back."""

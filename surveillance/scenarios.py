@@ -161,13 +161,13 @@ class Scenario:
         with no Account trading against the same session (no STP without an Account)."""
         self.order("WASH_A", symbol, Side.SELL, 300, FAIR + 1)
         t = self.now
-        events = self.order("WASH_B", symbol, Side.BUY, 100_000, FAIR + 1, TimeInForce.IOC)
+        events = self.order("WASH_B", symbol, Side.BUY, 10**9, FAIR + 1, TimeInForce.IOC)
         assert any(type(e) is Trade and e.resting.account == "WASH_A" for e in events)
         self.planted.append(Planted("wash_trade", "WASH_B", symbol, t))
         self.now += SECOND // 2
         self.order("", symbol, Side.SELL, 200, FAIR + 1, session="SELFX")
         t = self.now
-        events = self.order("", symbol, Side.BUY, 100_000, FAIR + 1, TimeInForce.IOC,
+        events = self.order("", symbol, Side.BUY, 10**9, FAIR + 1, TimeInForce.IOC,
                             session="SELFX")
         assert any(type(e) is Trade and e.resting.session == "SELFX" for e in events)
         self.planted.append(Planted("wash_trade", "SELFX", symbol, t))
@@ -196,7 +196,7 @@ class Scenario:
         self.order("FAROFFER", symbol, Side.SELL, 50, FAIR + 80)
         self.now += SECOND
         t = self.now
-        events = self.order("IGNITER", symbol, Side.BUY, 100_000, FAIR + 80, TimeInForce.IOC)
+        events = self.order("IGNITER", symbol, Side.BUY, 10**9, FAIR + 80, TimeInForce.IOC)
         assert any(type(e) is Trade and e.price == FAIR + 80 for e in events)
         self.planted.append(Planted("momentum_ignition", "IGNITER", symbol, t))
 
@@ -205,7 +205,7 @@ class Scenario:
         self.order("FAROFFER", symbol, Side.SELL, 50, FAIR + 70)
         self.now = CLOSE - 10 * SECOND
         t = self.now
-        events = self.order("CLOSER", symbol, Side.BUY, 100_000, FAIR + 70, TimeInForce.IOC)
+        events = self.order("CLOSER", symbol, Side.BUY, 10**9, FAIR + 70, TimeInForce.IOC)
         assert any(type(e) is Trade and e.price == FAIR + 70 for e in events)
         self.planted.append(Planted("marking_close", "CLOSER", symbol, t))
 
