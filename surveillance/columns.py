@@ -102,30 +102,39 @@ class EventColumns:
             return  # AdvanceTime: the clock, not a message
         extend = self._rows.extend
         session = command.session  # type: ignore[union-attr]
-        if kind in (NEW, REJECT):
-            acct = self.accounts(command.account or session)  # type: ignore[union-attr]
+        if kind == NEW or kind == REJECT:  # noqa: SIM109 -- two int compares, no tuple
+            name = command.account or session  # type: ignore[union-attr]
+            acct = self.accounts.ids.get(name)
+            if acct is None:
+                acct = self.accounts(name)
             self._session_account[session] = acct
         else:
             acct = self._session_account.get(session)
             if acct is None:
                 acct = self._session_account[session] = self.accounts(session)
-        symbol = getattr(command, "symbol", None)
-        sym = -1 if symbol is None else self.symbols(symbol)
-        side = int(getattr(command, "side", 0))
-        price = getattr(command, "price", None) or 0
-        qty = getattr(command, "qty", 0)
-        extend((command.ts, kind, acct, -1, sym, side, price, qty, 0, 0))
+        if kind == NEW:
+            c: NewOrder = command  # type: ignore[assignment]
+            sym = self.symbols.ids.get(c.symbol)
+            extend((c.ts, NEW, acct, -1, self.symbols(c.symbol) if sym is None else sym,
+                    c.side, c.price or 0, c.qty, 0, 0))
+            if len(events) == 1:
+                return  # accepted or rejected, nothing else: the command row says it all
+        else:
+            symbol = getattr(command, "symbol", None)
+            extend((command.ts, kind, acct, -1, -1 if symbol is None else self.symbols(symbol),
+                    getattr(command, "side", 0), getattr(command, "price", None) or 0,
+                    getattr(command, "qty", 0), 0, 0))
         for event in events:
             if type(event) is Trade:
                 agg = event.aggressor
                 rest = event.resting
                 extend((event.ts, TRADE, self.accounts(agg.account or agg.session),
                         self.accounts(rest.account or rest.session), self.symbols(event.symbol),
-                        int(agg.side), event.price, event.qty, agg.order_id, rest.order_id))
+                        agg.side, event.price, event.qty, agg.order_id, rest.order_id))
             elif type(event) is Cancelled and event.request_cl_ord_id is not None:
                 o = event.order
                 extend((event.ts, CANCELLED, self.accounts(o.account or o.session), -1,
-                        self.symbols(o.symbol), int(o.side), o.price or 0, o.qty - o.cum_qty,
+                        self.symbols(o.symbol), o.side, o.price or 0, o.qty - o.cum_qty,
                         o.order_id, 0))
 
     def __len__(self) -> int:

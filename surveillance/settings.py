@@ -63,7 +63,7 @@ class SurveillanceSettings(_Strict):
     interval: float = Field(1.0, gt=0, description="seconds between live evaluations")
     backend: str = Field("mlx", pattern="^(mlx|numpy)$", description="mlx or numpy")
     retention_s: int = Field(
-        600, ge=60, description="seconds of history the live monitor keeps for rolling windows"
+        180, ge=60, description="seconds of history the live monitor keeps for rolling windows"
     )
     beneficial_owners: dict[str, list[str]] = Field(
         default_factory=dict,
