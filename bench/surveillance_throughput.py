@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from surveillance import detectors  # noqa: E402
-from surveillance.detectors import Frame, run_detectors  # noqa: E402
-from surveillance.ops import make_ops  # noqa: E402
-from surveillance.scenarios import BENEFICIAL_OWNERS, planted_flow  # noqa: E402
-from surveillance.settings import SurveillanceSettings  # noqa: E402
+from surveillance import detectors
+from surveillance.detectors import Frame, run_detectors
+from surveillance.ops import make_ops
+from surveillance.scenarios import BENEFICIAL_OWNERS, planted_flow
+from surveillance.settings import SurveillanceSettings
 
 
 def best_of(repeat: int, fn) -> float:  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ On the event loop the monitor only appends rows (`EventColumns.observe`, an
 `OrderEntry.observers` hook) and, every `interval` seconds, swaps the row
 buffer out in O(1). Converting the rows, trimming the history to
 `retention_s` and running every detector happen in one worker thread
-(`run_in_executor`); NumPy and MLX release the GIL in their kernels. Only the
+(`run_in_executor`) at the lowest scheduling priority; NumPy and MLX release
+the GIL in their kernels. Only the
 new alerts come back to the loop, to be delivered (file, log, counts,
 callbacks).
 """
@@ -12,7 +13,10 @@ callbacks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import threading
 from array import array
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +29,13 @@ from surveillance.ops import make_ops
 from surveillance.settings import SurveillanceSettings
 
 log = logging.getLogger("fixgw.surveillance")
+
+
+def _lower_priority() -> None:
+    """The worker shares the gateway's core: let the scheduler favour the event loop
+    (on Linux a thread has its own nice value)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def alerts_path(data_dir: Path) -> Path:
@@ -46,12 +57,12 @@ class SurveillanceMonitor:
         self.history: Batch | None = None
         self.evaluations = 0
         self._trimmed_at: int | None = None  # ns: history before this was dropped
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="surveillance")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="surveillance",
+                                            initializer=_lower_priority)
         self._task: asyncio.Task[None] | None = None
-        p = settings
-        # Windows reach back this far: an alert needs that much history behind it.
-        self._warmup = SECOND * max(p.order_to_trade.window_s, p.message_burst.baseline_s,
-                                    p.price_move.reversal_window_s, p.spoofing.window_s * 2)
+        # A burst is measured against the seconds before it: after a cut it needs
+        # that much history behind it. Every other alert's time starts its window.
+        self._lookback = {"message_burst": settings.message_burst.baseline_s * SECOND}
 
     def observe(self, command: Command, events: list[Event], now: float) -> None:
         """The `OrderEntry.observers` hook (hot path: appends one row per item)."""
@@ -78,11 +89,11 @@ class SurveillanceMonitor:
                 self._trimmed_at = cut
         self.history = history
         alerts = run_detectors(history, self.settings, self.ops)
-        if self._trimmed_at is None:
+        cut = self._trimmed_at
+        if cut is None:
             return alerts
-        valid_from = ns_to_time(self._trimmed_at + self._warmup)
-        self.sink.forget_before(valid_from)
-        return [a for a in alerts if a.time >= valid_from]
+        self.sink.forget_before(ns_to_time(cut))
+        return [a for a in alerts if a.time >= ns_to_time(cut + self._lookback.get(a.type, 0))]
 
     async def evaluate(self) -> list[Alert]:
         """Run the detectors over what arrived since the last call; deliver new alerts."""

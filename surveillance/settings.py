@@ -63,7 +63,7 @@ class SurveillanceSettings(_Strict):
     interval: float = Field(1.0, gt=0, description="seconds between live evaluations")
     backend: str = Field("mlx", pattern="^(mlx|numpy)$", description="mlx or numpy")
     retention_s: int = Field(
-        180, ge=60, description="seconds of history the live monitor keeps for rolling windows"
+        90, ge=10, description="seconds of history the live monitor analyses each interval"
     )
     beneficial_owners: dict[str, list[str]] = Field(
         default_factory=dict,
@@ -73,3 +73,16 @@ class SurveillanceSettings(_Strict):
     message_burst: MessageBurstSettings = MessageBurstSettings()
     spoofing: SpoofingSettings = SpoofingSettings()
     price_move: PriceMoveSettings = PriceMoveSettings()
+
+    @property
+    def longest_window_s(self) -> int:
+        return max(self.order_to_trade.window_s, self.message_burst.baseline_s,
+                   self.price_move.reversal_window_s, 2 * self.spoofing.window_s)
+
+    @model_validator(mode="after")
+    def _retention_covers_windows(self) -> SurveillanceSettings:
+        need = self.longest_window_s + max(10, int(5 * self.interval))
+        if self.retention_s < need:
+            raise ValueError(f"retention_s must be at least {need} (the longest detector"
+                             " window plus five intervals)")
+        return self

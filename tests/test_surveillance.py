@@ -108,6 +108,11 @@ def test_thresholds_change_what_is_flagged(planted_batch: Batch) -> None:
     assert [a.account for a in wash] == ["SELFX"]  # same account still counts
 
 
+def test_retention_must_cover_the_longest_window() -> None:
+    with pytest.raises(ValueError, match="retention_s must be at least 70"):
+        SurveillanceSettings(retention_s=60)
+
+
 def test_override_errors_name_the_key() -> None:
     with pytest.raises(ValueError, match="qty_ratio"):
         apply_overrides(SETTINGS, ["spoofing.qty_ratio=zero"])
@@ -161,7 +166,8 @@ def test_monitor_fed_in_slices_writes_each_alert_once(tmp_path: Path,
 def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
     """With a short retention the history is cut; a cut window must not look like a
     burst or a high order-to-trade ratio."""
-    settings = SETTINGS.model_copy(update={"retention_s": 60, "interval": 0.01})
+    settings = SurveillanceSettings(beneficial_owners=BENEFICIAL_OWNERS, retention_s=75,
+                                    interval=0.01)
     monitor = SurveillanceMonitor(settings, tmp_path)
     scenario = Scenario(seed=3, rate=300.0)
     scenario.seed_books(scenario.symbols)
@@ -180,4 +186,4 @@ def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
     asyncio.run(drive())
     assert monitor.history is not None
     span = monitor.history.cols[0, -1] - monitor.history.cols[0, 0]
-    assert span <= 60 * 10**9
+    assert span <= 75 * 10**9
