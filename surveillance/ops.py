@@ -48,9 +48,6 @@ class NumpyOps:
     def argsort(self, keys: Array) -> Array:
         return np.argsort(keys, kind="stable")
 
-    def evaluate(self, *arrays: Array) -> None:
-        pass
-
 
 class MlxOps:
     name = "mlx"
@@ -104,9 +101,6 @@ class MlxOps:
 
     def argsort(self, keys: Array) -> Array:
         return self.mx.argsort(keys)
-
-    def evaluate(self, *arrays: Array) -> None:
-        self.mx.eval(*arrays)
 
 
 def make_ops(name: str) -> NumpyOps | MlxOps:
