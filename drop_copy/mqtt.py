@@ -96,6 +96,7 @@ class Publisher:
         self.ack_file = ack_path(data_dir)
         self.acked = self._load_ack()  # last seq the broker acknowledged
         self.connected = False
+        self.client: aiomqtt.Client | None = None  # while connected
 
     def _load_ack(self) -> int:
         try:
@@ -128,6 +129,7 @@ class Publisher:
             try:
                 async with make_client(self.settings) as client:
                     self.connected = True
+                    self.client = client
                     backoff = 0.2
                     log.info("event=mqtt_connected broker=%s:%d resume_from=%d", host, port,
                              self.acked + 1)
@@ -144,6 +146,7 @@ class Publisher:
                             host, port, str(exc), backoff)
             finally:
                 self.connected = False
+                self.client = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), backoff)
             backoff = min(backoff * 2, self.settings.reconnect_max)
@@ -252,6 +255,25 @@ class MqttFeed:
         finally:
             if broker is not None:
                 await broker.shutdown()
+
+    def publish_soon(self, topic: str, payload: str) -> None:
+        """Publish one message (QoS 1) from any thread, if the broker is connected now.
+
+        For best-effort extras such as surveillance alerts (which are kept in
+        their own file): not part of the sequenced, recoverable drop-copy stream.
+        """
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+
+        async def publish() -> None:
+            client = self.publisher.client
+            if client is not None:
+                with contextlib.suppress(aiomqtt.MqttError):
+                    await client.publish(topic, payload, qos=1)
+
+        with contextlib.suppress(RuntimeError):  # the loop has just stopped
+            loop.call_soon_threadsafe(lambda: loop.create_task(publish()))
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():

@@ -123,6 +123,12 @@ def cmd_client(args: argparse.Namespace) -> int:
         return 130
 
 
+def cmd_surveil(args: argparse.Namespace) -> int:
+    from surveillance.batch import main as surveil
+
+    return surveil(args.config, args.data_dir, args.backend, args.overrides)
+
+
 def _add_client_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from fix_gateway.client import USAGE
 
@@ -186,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     from fix_gateway.replay.commands import add_replay_parser
 
     add_replay_parser(sub)
+
+    surveil = sub.add_parser(
+        "surveil", help="run the surveillance detectors over the stored engine journal",
+        description="Replay <data_dir>/engine/journal.dat through a fresh engine, run the"
+        " surveillance detectors, print the alerts as JSON lines.")
+    surveil.add_argument("--config", type=Path, help="TOML configuration file")
+    surveil.add_argument("--data-dir", type=Path, help="data directory (overrides the config)")
+    surveil.add_argument("--backend", choices=("mlx", "numpy"))
+    surveil.add_argument("--set", dest="overrides", action="append", default=[],
+                         metavar="KEY=VALUE", help="a surveillance threshold, e.g."
+                         " spoofing.qty_ratio=3 or message_burst.max_per_second=100")
+    surveil.set_defaults(func=cmd_surveil)
     return parser
 
 

@@ -32,6 +32,7 @@ from fix_gateway import auth
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, ValidationPolicy
 from fix_gateway.session.config import SessionConfig
 from session_store import FsyncPolicy
+from surveillance.settings import SurveillanceSettings
 
 
 class _Strict(BaseModel):
@@ -332,6 +333,7 @@ class GatewaySettings(BaseSettings):
     drop_copy: DropCopySettings = DropCopySettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    surveillance: SurveillanceSettings = SurveillanceSettings()
     instruments: list[InstrumentSettings] = Field(
         default_factory=lambda: [InstrumentSettings.model_validate(i) for i in _EXAMPLE_INSTRUMENTS]
     )

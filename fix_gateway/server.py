@@ -39,6 +39,7 @@ from fix_gateway.session.logon_failures import LogonFailures
 from fix_gateway.session.session import Application, RejectingApplication
 from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
+from surveillance.monitor import SurveillanceMonitor
 
 log = logging.getLogger("fixgw.server")
 
@@ -224,6 +225,7 @@ class Gateway:
         self.dictionary = Dictionary.load(settings.server.dictionary)
         self.order_entry: OrderEntry | None = None
         self.journal: CommandJournal | None = None
+        self.surveillance: SurveillanceMonitor | None = None
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
         self.drop_copy: DropCopyHub | None = None
@@ -305,6 +307,9 @@ class Gateway:
             session.store.flush()
         log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
                  len(engine.open_orders()))
+        if settings.surveillance.enabled:
+            self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)
+            self.order_entry.observers.append(self.surveillance.observe)
         return self.order_entry
 
     def _make_drop_copy(self, order_entry: OrderEntry) -> None:
@@ -448,11 +453,27 @@ class Gateway:
             self.mqtt_feed = MqttFeed(mqtt, self.settings.store.data_dir, self.dictionary)
             self.mqtt_feed.start()
         self._drop_copy_metrics()
+        self._alert_outlets()
+        if self.surveillance is not None:
+            self.surveillance.start()
         tune_gc()
         log.info("event=listening host=%s port=%d sessions=%d", listen.host, self.port,
                  len(self.sessions))
         if self.metrics is not None:
             await self.metrics.start(self.settings.metrics.host, self.settings.metrics.port)
+
+    def _alert_outlets(self) -> None:
+        """Surveillance alerts: counted for /metrics, published on MQTT when the feed runs."""
+        monitor = self.surveillance
+        if monitor is None:
+            return
+        if self.metrics is not None:
+            self.metrics.external.surveillance_alerts = monitor.alert_counts
+        feed = self.mqtt_feed
+        if feed is not None:
+            prefix = feed.settings.topic_prefix
+            monitor.on_alert.append(lambda alert: feed.publish_soon(
+                f"{prefix}/alerts/{alert.type}", alert.model_dump_json()))
 
     def _drop_copy_metrics(self) -> None:
         """Drop-copy lag per consumer and the MQTT connection state, read at scrape time."""
@@ -517,6 +538,8 @@ class Gateway:
             proto.abort()
         if self._ticker is not None:
             self._ticker.cancel()
+        if self.surveillance is not None:
+            await self.surveillance.stop()
         if self.mqtt_feed is not None:
             self.mqtt_feed.stop()
         if self.metrics is not None:
