@@ -358,13 +358,23 @@ def drop_copy_setup(mode: str, workdir: Path, cpus: set[int] | None
     broker = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               preexec_fn=_pinned(cpus))
     time.sleep(1.0)
-    mqtt = ["[drop_copy.mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {port}"]
+    mqtt = ["[drop_copy.mqtt]", "enabled = true", 'host = "127.0.0.1"', f"port = {port}",
+            f"in_process = {'false' if mode == 'mqtt-sidecar' else 'true'}"]
     return [*lines, *mqtt], broker
+
+
+def start_publisher(mode: str, config: Path, cpus: set[int] | None) -> subprocess.Popen | None:
+    """`fixgw dropcopy publish` as its own process, for --drop-copy mqtt-sidecar."""
+    if mode != "mqtt-sidecar":
+        return None
+    return subprocess.Popen([str(VENV_BIN / "fixgw"), "dropcopy", "publish", "--config",
+                             str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=_pinned(cpus))
 
 
 def start_dropcopy_consumer(mode: str, gw: Gateway, cpus: set[int] | None
                             ) -> subprocess.Popen | None:
-    if mode not in ("fix", "mqtt"):
+    if mode not in ("fix", "mqtt", "mqtt-sidecar"):
         return None
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "dropcopy_consumer.py"), gw.host, str(gw.port),
@@ -788,11 +798,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="the C client busy-polls its sockets (best on a quiet machine with a "
                          "core for it; by default it sleeps in ppoll when idle)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--drop-copy", choices=["off", "stream", "fix", "mqtt"], default="stream",
+    ap.add_argument("--drop-copy", choices=["off", "stream", "fix", "mqtt", "mqtt-sidecar"],
+                    default="stream",
                     help="off: no drop-copy stream; stream: the stream only (the default"
                          " configuration); fix: also a FIX drop-copy session logged on and"
-                         " reading; mqtt: fix plus the MQTT feed to a broker (Mosquitto if"
-                         " installed, else the embedded one), all on the client CPU")
+                         " reading; mqtt: fix plus the MQTT feed published from a thread of the"
+                         " gateway to a broker (Mosquitto if installed, else the embedded one)"
+                         " on the client CPU; mqtt-sidecar: the same, published by"
+                         " `fixgw dropcopy publish` as its own process on the client CPU")
     ap.add_argument("--extra-config", action="append", default=[], metavar="TOML",
                     help="TOML appended to the gateway's config (repeatable)")
     ap.add_argument("--metrics", choices=["on", "off"], default="on",
@@ -867,6 +880,7 @@ def main(argv: list[str] | None = None) -> int:
                               args.message_log == "on", extra + args.extra_config)
         gw = Gateway(config, gw_cpus, None, workdir)
         consumer = start_dropcopy_consumer(args.drop_copy, gw, client_cpus)
+        publisher = start_publisher(args.drop_copy, config, client_cpus)
         print(f"config: drop copy {args.drop_copy}"
               + (f" ({side.args[0]} broker)" if side is not None else ""), flush=True)
         try:
@@ -909,6 +923,13 @@ def main(argv: list[str] | None = None) -> int:
                 out, _ = consumer.communicate(timeout=10)
                 print(f"  drop-copy session received: {(out or '?').split()[-1]} copies",
                       flush=True)
+            if publisher is not None:
+                publisher.terminate()
+                publisher.wait(10)
+            if args.drop_copy.startswith("mqtt"):
+                acked = (workdir / "data" / "dropcopy" / "mqtt.ack")
+                print(f"  MQTT publisher acknowledged up to drop-copy seq "
+                      f"{acked.read_text().strip() if acked.exists() else 0}", flush=True)
             if side is not None:
                 side.kill()
 
