@@ -18,6 +18,7 @@ from surveillance.alerts import Alert
 from surveillance.batch import apply_overrides
 from surveillance.columns import NCOL, Batch
 from surveillance.detectors import run_detectors
+from surveillance.evaluator import Evaluator
 from surveillance.monitor import SurveillanceMonitor
 from surveillance.ops import make_ops
 from surveillance.scenarios import BENEFICIAL_OWNERS, Planted, Scenario, clean_flow, planted_flow
@@ -167,7 +168,7 @@ def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
     """With a short retention the history is cut; a cut window must not look like a
     burst or a high order-to-trade ratio."""
     settings = SurveillanceSettings(beneficial_owners=BENEFICIAL_OWNERS, retention_s=75,
-                                    interval=0.01)
+                                    interval=0.01, worker="thread")
     monitor = SurveillanceMonitor(settings, tmp_path)
     scenario = Scenario(seed=3, rate=300.0)
     scenario.seed_books(scenario.symbols)
@@ -184,6 +185,7 @@ def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
         await monitor.stop()
 
     asyncio.run(drive())
-    assert monitor.history is not None
-    span = monitor.history.cols[0, -1] - monitor.history.cols[0, 0]
+    assert isinstance(monitor.evaluator, Evaluator) and monitor.evaluator.history is not None
+    history = monitor.evaluator.history
+    span = history.cols[0, -1] - history.cols[0, 0]
     assert span <= 75 * 10**9
