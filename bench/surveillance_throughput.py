@@ -3,7 +3,8 @@
 The flow is the scenario generator's (background from many accounts over
 eight symbols through the real matching engine, every abuse pattern planted);
 the figure times `run_detectors` -- all five detectors, from the NumPy columns
-to the alert list -- best of `--repeat` runs, on one core.
+to the alert list -- best of `--repeat` runs, on one core. The per-part lines
+time each detector alone (its arrays evaluated, its alerts read back).
 
     .venv/bin/python bench/surveillance_throughput.py [--rate 400] [--repeat 5]
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from surveillance import detectors
-from surveillance.detectors import Frame, run_detectors
+from surveillance.detectors import Frame, evaluate, run_detectors
 from surveillance.ops import make_ops
 from surveillance.scenarios import BENEFICIAL_OWNERS, planted_flow
 from surveillance.settings import SurveillanceSettings
@@ -56,11 +57,16 @@ def main() -> None:
         frame = Frame(ops, batch)
         parts = {
             "columns to backend": lambda ops=ops: Frame(ops, batch),
-            "order_to_trade": lambda f=frame: detectors.order_to_trade(f, settings.order_to_trade),
-            "message_burst": lambda f=frame: detectors.message_burst(f, settings.message_burst),
-            "spoofing": lambda f=frame: detectors.spoofing(f, settings.spoofing),
-            "wash_trades": lambda f=frame: detectors.wash_trades(f, settings.beneficial_owners),
-            "price_moves": lambda f=frame: detectors.price_moves(f, settings.price_move),
+            "order_to_trade": lambda f=frame, ops=ops: evaluate(
+                ops, [detectors.order_to_trade(f, settings.order_to_trade)]),
+            "message_burst": lambda f=frame, ops=ops: evaluate(
+                ops, [detectors.message_burst(f, settings.message_burst)]),
+            "spoofing": lambda f=frame, ops=ops: evaluate(
+                ops, [detectors.spoofing(f, settings.spoofing)]),
+            "wash_trades": lambda f=frame, ops=ops: evaluate(
+                ops, [detectors.wash_trades(f, settings.beneficial_owners)]),
+            "price_moves": lambda f=frame, ops=ops: evaluate(
+                ops, [detectors.price_moves(f, settings.price_move)]),
         }
         for part, fn in parts.items():
             print(f"{name:5s}   {part}: {best_of(args.repeat, fn) * 1000:.1f} ms")

@@ -2,12 +2,12 @@
 
 On the event loop the monitor only appends rows (`EventColumns.observe`, an
 `OrderEntry.observers` hook) and, every `interval` seconds, swaps the row
-buffer out in O(1). Converting the rows, trimming the history to
-`retention_s` and running every detector happen in one worker thread
-(`run_in_executor`) at the lowest scheduling priority; NumPy and MLX release
-the GIL in their kernels. Only the
-new alerts come back to the loop, to be delivered (file, log, counts,
-callbacks).
+buffer out in O(1). The detectors run incrementally (`Evaluator`: only the
+windows the new rows can touch) in a separate process by default
+(`worker = "process"`: the rows go over a pipe as raw bytes from a helper
+thread, so neither the GIL nor the event loop waits on the analysis), or in a
+worker thread (`worker = "thread"`). Only the new alerts come back to the
+loop, to be delivered once each (file, log, counts, callbacks).
 """
 
 from __future__ import annotations
@@ -17,16 +17,16 @@ import contextlib
 import logging
 import os
 import threading
-from array import array
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from engine.types import Command, Event
 from surveillance.alerts import Alert, AlertCallback, AlertSink, ns_to_time
-from surveillance.columns import TS, Batch, EventColumns
-from surveillance.detectors import SECOND, run_detectors
+from surveillance.columns import EventColumns
+from surveillance.evaluator import Evaluator
 from surveillance.ops import make_ops
 from surveillance.settings import SurveillanceSettings
+from surveillance.worker import ProcessEvaluator
 
 log = logging.getLogger("fixgw.surveillance")
 
@@ -45,24 +45,21 @@ def alerts_path(data_dir: Path) -> Path:
 class SurveillanceMonitor:
     def __init__(self, settings: SurveillanceSettings, data_dir: Path) -> None:
         self.settings = settings
-        try:
-            self.ops = make_ops(settings.backend)
+        try:  # a backend that cannot load fails at start-up, not in the worker
+            make_ops(settings.backend)
         except ImportError as exc:
             raise RuntimeError(
                 f"surveillance.backend = {settings.backend!r} cannot be loaded ({exc});"
                 " install mlx (mlx[cpu] on Linux) or set surveillance.backend = 'numpy'"
             ) from exc
+        self.evaluator: Evaluator | ProcessEvaluator = (
+            ProcessEvaluator(settings) if settings.worker == "process" else Evaluator(settings))
         self.columns = EventColumns()
         self.sink = AlertSink(alerts_path(data_dir))
-        self.history: Batch | None = None
         self.evaluations = 0
-        self._trimmed_at: int | None = None  # ns: history before this was dropped
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="surveillance",
                                             initializer=_lower_priority)
         self._task: asyncio.Task[None] | None = None
-        # A burst is measured against the seconds before it: after a cut it needs
-        # that much history behind it. Every other alert's time starts its window.
-        self._lookback = {"message_burst": settings.message_burst.baseline_s * SECOND}
 
     def observe(self, command: Command, events: list[Event], now: float) -> None:
         """The `OrderEntry.observers` hook (hot path: appends one row per item)."""
@@ -78,37 +75,24 @@ class SurveillanceMonitor:
 
     # --- evaluation --------------------------------------------------------------------
 
-    def analyse(self, rows: array, accounts: list[str], symbols: list[str]) -> list[Alert]:
-        """Worker thread: append the new rows, trim, run every detector."""
-        batch = Batch.from_rows(rows, accounts, symbols)
-        history = batch if self.history is None else self.history.concat(batch)
-        if len(history):
-            cut = int(history.cols[TS, -1]) - self.settings.retention_s * SECOND
-            if int(history.cols[TS, 0]) < cut:
-                history = history.since(cut)
-                self._trimmed_at = cut
-        self.history = history
-        alerts = run_detectors(history, self.settings, self.ops)
-        cut = self._trimmed_at
-        if cut is None:
-            return alerts
-        self.sink.forget_before(ns_to_time(cut))
-        return [a for a in alerts if a.time >= ns_to_time(cut + self._lookback.get(a.type, 0))]
-
     async def evaluate(self) -> list[Alert]:
         """Run the detectors over what arrived since the last call; deliver new alerts."""
-        if not len(self.columns) and self.history is None:
-            return []
+        if not len(self.columns):
+            return []  # no new rows: no alert can change
         rows, accounts, symbols = self.columns.take()
         loop = asyncio.get_running_loop()
-        alerts = await loop.run_in_executor(self._executor, self.analyse, rows, accounts,
-                                            symbols)
+        alerts, forget = await loop.run_in_executor(
+            self._executor, self.evaluator.analyse, rows, accounts, symbols)
         self.evaluations += 1
+        if forget is not None:  # no later evaluation reports alerts before this
+            self.sink.forget_before(ns_to_time(forget))
         return self.sink.deliver(alerts)
 
     # --- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if isinstance(self.evaluator, ProcessEvaluator):
+            self.evaluator.start()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -129,3 +113,5 @@ class SurveillanceMonitor:
         except Exception:
             log.exception("event=surveillance_error")
         self._executor.shutdown(wait=True)
+        if isinstance(self.evaluator, ProcessEvaluator):
+            self.evaluator.close()

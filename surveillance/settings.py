@@ -62,8 +62,11 @@ class SurveillanceSettings(_Strict):
     enabled: bool = True
     interval: float = Field(1.0, gt=0, description="seconds between live evaluations")
     backend: str = Field("mlx", pattern="^(mlx|numpy)$", description="mlx or numpy")
+    worker: str = Field("process", pattern="^(process|thread)$",
+                        description="live detectors in their own process or a thread")
     retention_s: int = Field(
-        90, ge=10, description="seconds of history the live monitor analyses each interval"
+        90, ge=10, description="seconds of rows the live monitor keeps (it evaluates only"
+        " the windows new rows can touch)"
     )
     beneficial_owners: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -9,18 +9,30 @@ same flow in slices, must write the same alerts to alerts.jsonl, once each.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from engine.types import Side, TimeInForce
 from surveillance.alerts import Alert
 from surveillance.batch import apply_overrides
 from surveillance.columns import NCOL, Batch
 from surveillance.detectors import run_detectors
+from surveillance.evaluator import Evaluator
 from surveillance.monitor import SurveillanceMonitor
 from surveillance.ops import make_ops
-from surveillance.scenarios import BENEFICIAL_OWNERS, Planted, Scenario, clean_flow, planted_flow
+from surveillance.scenarios import (
+    BENEFICIAL_OWNERS,
+    CLOSE,
+    FAIR,
+    Planted,
+    Scenario,
+    clean_flow,
+    planted_flow,
+)
 from surveillance.settings import SurveillanceSettings
 
 SETTINGS = SurveillanceSettings(beneficial_owners=BENEFICIAL_OWNERS)
@@ -167,7 +179,7 @@ def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
     """With a short retention the history is cut; a cut window must not look like a
     burst or a high order-to-trade ratio."""
     settings = SurveillanceSettings(beneficial_owners=BENEFICIAL_OWNERS, retention_s=75,
-                                    interval=0.01)
+                                    interval=0.01, worker="thread")
     monitor = SurveillanceMonitor(settings, tmp_path)
     scenario = Scenario(seed=3, rate=300.0)
     scenario.seed_books(scenario.symbols)
@@ -184,6 +196,109 @@ def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:
         await monitor.stop()
 
     asyncio.run(drive())
-    assert monitor.history is not None
-    span = monitor.history.cols[0, -1] - monitor.history.cols[0, 0]
+    assert isinstance(monitor.evaluator, Evaluator) and monitor.evaluator.history is not None
+    history = monitor.evaluator.history
+    span = history.cols[0, -1] - history.cols[0, 0]
     assert span <= 75 * 10**9
+
+
+def feed_in_slices(monitor: SurveillanceMonitor, batch: Batch, seconds: int) -> list[int]:
+    """Hand the monitor the batch's rows `seconds` of flow at a time, as the hot path
+    would, evaluating after each slice; return the rows each evaluation saw."""
+    cols = batch.cols
+    edges = np.searchsorted(cols[0], np.arange(cols[0, 0], cols[0, -1] + seconds * 10**9,
+                                               seconds * 10**9))
+    seen: list[int] = []
+
+    async def drive() -> None:
+        for lo, hi in itertools.pairwise([*edges.tolist(), cols.shape[1]]):
+            monitor.columns._rows.extend(cols[:, lo:hi].T.ravel().tolist())
+            monitor.columns.accounts.names[:] = batch.accounts
+            monitor.columns.symbols.names[:] = batch.symbols
+            await monitor.evaluate()
+            if isinstance(monitor.evaluator, Evaluator):
+                seen.append(monitor.evaluator.evaluated_rows)
+        await monitor.stop()
+
+    asyncio.run(drive())
+    return seen
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_incremental_evaluation_finds_what_a_full_batch_finds(
+        tmp_path: Path, planted_batch: Batch, worker: str) -> None:
+    """Evaluated 20 s at a time, each time over only the rows the new ones can affect
+    (plus each symbol's last trade), the live monitor writes exactly the alerts one
+    batch run over the whole 30 minutes finds, each once."""
+    loose = apply_overrides(SETTINGS, [  # many alerts of every type, near every cut
+        "order_to_trade.min_orders=5", "order_to_trade.max_ratio=2",
+        "message_burst.min_messages=3", "spoofing.min_levels=2", "spoofing.qty_ratio=1",
+        "spoofing.min_layered_qty=50", "price_move.move_bps=5", "price_move.reversal_pct=20",
+        f"worker={worker}"])
+    monitor = SurveillanceMonitor(loose, tmp_path)
+    seen = feed_in_slices(monitor, planted_batch, 20)
+    lines = (tmp_path / "surveillance" / "alerts.jsonl").read_text().splitlines()
+    written = [Alert.model_validate(json.loads(line)) for line in lines]
+    expected = run_detectors(planted_batch, loose, make_ops("numpy"))
+    assert len(expected) > 100 and {a.type for a in expected} == set(WINDOW)
+    assert sorted(a.key for a in written) == sorted(a.key for a in expected)
+    assert len({a.key for a in written}) == len(written)
+    if worker == "thread":  # each evaluation saw the horizon, not the whole history
+        assert max(seen) < len(planted_batch) // 10
+
+
+def test_incremental_evaluation_remembers_the_last_price_of_a_quiet_symbol(
+        tmp_path: Path) -> None:
+    """A symbol trades once, then not for half an hour, then one order sweeps it near
+    the close: the move is measured from that old trade, long out of the evaluated
+    rows -- the monitor carries each symbol's last trade."""
+    scenario = Scenario(seed=5, rate=20.0)
+    scenario.seed_books([*scenario.symbols, "CLOSESYM"])
+    scenario.order("EARLY", "CLOSESYM", Side.BUY, 10, FAIR + 1, TimeInForce.IOC)
+    scenario.background(CLOSE - 120 * 10**9)  # other symbols only
+    scenario.plant_close()
+    batch = scenario.batch()
+    expected = run_detectors(batch, SETTINGS, make_ops("numpy"))
+    assert [(a.type, a.account) for a in expected] == [("marking_close", "CLOSER")]
+    monitor = SurveillanceMonitor(SETTINGS.model_copy(update={"worker": "thread"}), tmp_path)
+    seen: list[Alert] = []
+    monitor.on_alert.append(seen.append)
+    feed_in_slices(monitor, batch, 20)
+    assert [a.model_dump() for a in seen] == [a.model_dump() for a in expected]
+
+
+def test_a_lost_worker_process_is_replaced(tmp_path: Path, planted_batch: Batch) -> None:
+    """The detectors run in a child process; if it dies the evaluation fails (logged by
+    the interval task) and the next one starts a new child that still finds alerts."""
+    import os
+    import signal
+
+    from surveillance.worker import ProcessEvaluator
+
+    monitor = SurveillanceMonitor(SETTINGS, tmp_path)
+    assert isinstance(monitor.evaluator, ProcessEvaluator)
+    half = planted_batch.cols.shape[1] // 2
+
+    def hand_over(lo: int, hi: int) -> None:
+        monitor.columns._rows.extend(planted_batch.cols[:, lo:hi].T.ravel().tolist())
+        monitor.columns.accounts.names[:] = planted_batch.accounts
+        monitor.columns.symbols.names[:] = planted_batch.symbols
+
+    async def drive() -> list[Alert]:
+        hand_over(0, 10)
+        await monitor.evaluate()
+        first = monitor.evaluator.pid
+        assert first is not None and first != os.getpid()
+        os.kill(first, signal.SIGKILL)
+        hand_over(10, half)
+        with pytest.raises(RuntimeError, match="worker process lost"):
+            await monitor.evaluate()
+        hand_over(half, planted_batch.cols.shape[1])
+        found = await monitor.evaluate()
+        assert monitor.evaluator.pid not in (None, first)
+        await monitor.stop()
+        return found
+
+    found = asyncio.run(drive())
+    assert "marking_close" in {a.type for a in found}  # planted in the second half
+    assert monitor.evaluator.pid is None
