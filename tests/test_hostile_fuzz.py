@@ -23,8 +23,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from fix_gateway.codec import Decoder, Garbled, Message, checksum, encode
 from fix_gateway.session import Connection, Session, SessionConfig, SessionRegistry, State
-from session_store import FileStore, FsyncPolicy
 from fix_gateway.utc_time import format_timestamp
+from session_store import FileStore, FsyncPolicy
 from tests.fix_peer import DICTIONARY, T0, MessageBuilder, SansIOPeer
 
 MAX_MESSAGE = 4096
