@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 
@@ -188,6 +189,10 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_clock = 0.0
+        # Set when what was decided cannot be written ahead (disk full, I/O error):
+        # the venue stops and the process exits non-zero (see _fatal).
+        self.fatal_reason: str | None = None
+        self.on_fatal: Callable[[], None] = lambda: None
 
     def _make_application(self) -> Application:
         kind = self.settings.server.application
@@ -243,11 +248,11 @@ class Gateway:
             try:
                 session.store.flush()
             except OSError as exc:
-                # What could not be stored is not sent: drop that connection.
+                # What could not be stored is not sent, and the journal gets no
+                # commit mark: recovery restores these reports from the journal.
                 log.error("event=store_error session=%s error=%r", session.config.name, exc)
-                proto = self._protocols.get(session)
-                if proto is not None:
-                    proto.abort()
+                self._fatal(f"session store write failed ({session.config.name}): {exc}")
+                return
         if journaled and self.journal is not None:
             self.journal.mark_committed()  # written with the next batch
         for session in touched:
@@ -259,12 +264,21 @@ class Gateway:
             origin.write_output()
 
     def _fatal(self, reason: str) -> None:
-        """The journal cannot be written: no more orders may be acknowledged."""
+        """Write-ahead failed: nothing more may be acknowledged, so the venue stops.
+
+        Every connection is cut without a word (what was not stored is not
+        said), the listener closes and `on_fatal` tells the owner to exit.
+        What was written stays as it is; a restart recovers from it.
+        """
+        if self.fatal_reason is not None:
+            return
+        self.fatal_reason = reason
         log.critical("event=fatal reason=%r", reason)
         for proto in list(self.connections):
             proto.abort()
         if self._server is not None:
             self._server.close()
+        self.on_fatal()
 
     def dump_engine(self) -> Path | None:
         """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
@@ -303,6 +317,8 @@ class Gateway:
                 log.exception("event=tick_error")
 
     def tick(self, now: float) -> None:
+        if self.fatal_reason is not None:
+            return
         if self.order_entry is not None and now - self._last_clock >= ENGINE_CLOCK_INTERVAL:
             self._last_clock = now
             self.order_entry.advance_time(now)
@@ -333,9 +349,15 @@ class Gateway:
             proto.abort()
         if self._ticker is not None:
             self._ticker.cancel()
-        if self.journal is not None:
-            self.journal.close()
-        for session in self.sessions:
-            session.store.close()
+        if self.fatal_reason is None:  # after a failed write, leave the files as they are
+            self._close_files()
         self.syncer.stop()
         log.info("event=stopped")
+
+    def _close_files(self) -> None:
+        files = [self.journal] if self.journal is not None else []
+        for closable in [*files, *(s.store for s in self.sessions)]:
+            try:
+                closable.close()
+            except OSError as exc:
+                log.error("event=close_error error=%r", exc)
