@@ -1,0 +1,159 @@
+"""Storage that fails: the disk fills up under load, the data directory is read-only
+at start. Real subprocesses, real files.
+
+Disk full is simulated with RLIMIT_FSIZE on the gateway process (Python ignores
+SIGXFSZ, so a write past the limit fails with EFBIG, as ENOSPC would). Read-only
+is a directory without write permission; root ignores permissions, so as root the
+gateway runs without CAP_DAC_OVERRIDE (dropped from its bounding set), which makes
+the permission bits apply to it like to anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import hashlib
+import os
+import random
+import resource
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.gateway_process import REPO, GatewayProcess
+from tests.test_crash_restart import (
+    StrictView,
+    assert_views_match_engine,
+    reconnect_and_recover,
+    recover_then_load,
+    remember_seqnums,
+)
+from tests.test_recovery import CLIENTS, LoadClient, write_config
+
+EXIT_FATAL = 3
+
+
+def limit_file_size(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+@pytest.mark.parametrize(
+    ("limit", "first_to_fail"),
+    [
+        # Session stores outgrow the journal under trading: a store write fails first.
+        (24 * 1024, "session store write failed"),
+        # Room for the Logon replies but not for the first journaled order.
+        (160, "engine journal write failed"),
+    ],
+)
+def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
+    tmp_path: Path, limit: int, first_to_fail: str,
+) -> None:
+    config = write_config(tmp_path)
+    log = tmp_path / "gw.log"
+    views = {c: StrictView() for c in CLIENTS}
+    rng = random.Random(5)
+    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    # Its log goes to a pipe: a log file would be under the same limit.
+    full = GatewayProcess(config, preexec_fn=limit_file_size(limit))
+
+    async def trade_until_the_disk_is_full() -> int:
+        await reconnect_and_recover(clients, full.port)
+        for rounds in range(200):
+            if full.proc.poll() is not None:
+                return rounds
+            for client in clients:
+                # Once the gateway is gone, what it did not answer was not acknowledged.
+                with contextlib.suppress(ConnectionError):
+                    await client.send_random(10)
+            for client in clients:
+                with contextlib.suppress(ConnectionError):
+                    await client.drain(quiet=0.2)
+            if any(c.peer is None or c.peer.reader.at_eof() for c in clients):
+                await asyncio.to_thread(full.proc.wait, 10)  # cut off: it is stopping
+        return -1
+
+    try:
+        assert asyncio.run(trade_until_the_disk_is_full()) >= 0, "the disk never filled"
+        assert full.proc.wait(10) == EXIT_FATAL
+    finally:
+        if full.proc.poll() is None:
+            full.kill()
+    remember_seqnums(clients)
+    text = full.stderr_text()
+    assert "event=fatal" in text and "File too large" in text
+    assert f"fixgw: stopped: {first_to_fail}" in text
+    assert "Traceback" not in text
+
+    # Space again: the store and journal open cleanly, every acknowledged order is there.
+    again = GatewayProcess(config, log=log)
+    try:
+        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None))
+        assert_views_match_engine(views, again.state(tmp_path / "data"))
+    finally:
+        assert again.stop() == 0
+
+
+def _without_dac_override() -> None:
+    """As root: lose the power to write where the permission bits say no."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override = 24, 1
+    if libc.prctl(pr_capbset_drop, cap_dac_override, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _set_writable(root: Path, writable: bool) -> None:
+    for path in [root, *root.rglob("*")]:
+        mode = path.stat().st_mode
+        mode = mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP
+                                                             | stat.S_IWOTH)
+        path.chmod(mode)
+
+
+def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    views = {c: StrictView() for c in CLIENTS}
+    rng = random.Random(8)
+    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    first = GatewayProcess(config, log=tmp_path / "gw.log")
+    try:
+        asyncio.run(recover_then_load(clients, first.port, rng, lambda: None))
+    finally:
+        assert first.stop() == 0
+    before = _tree_digest(data)
+
+    _set_writable(data, False)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
+            cwd=REPO, capture_output=True, text=True, timeout=30,
+            preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
+        )
+    finally:
+        _set_writable(data, True)
+    assert result.returncode == 1, result.stderr
+    assert "fixgw: cannot start:" in result.stderr and "Permission denied" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening" not in result.stdout
+    assert _tree_digest(data) == before  # not a byte changed
+
+    again = GatewayProcess(config, log=tmp_path / "gw.log")
+    try:
+        asyncio.run(reconnect_and_recover(clients, again.port))
+        assert_views_match_engine(views, again.state(data))
+    finally:
+        assert again.stop() == 0
