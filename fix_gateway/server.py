@@ -148,6 +148,12 @@ class FixProtocol(asyncio.Protocol):
         out = conn.take_output()
         if out:
             self.transport.write(b"".join(out))
+            if self.paused_since is not None and self.transport.get_write_buffer_size() \
+                    > self.gateway.settings.server.write_buffer_max:
+                log.warning("event=slow_consumer peer=%s reason=buffer_full", conn.peer)
+                conn.close_reason = "peer not reading (slow consumer, buffer full)"
+                self.abort()
+                return
         if conn.close_reason is not None:
             self.closing = True
             self.transport.close()
