@@ -93,14 +93,28 @@ async def reconnect_and_recover(clients: list[LoadClient], port: int) -> None:
         client.port = port
         await client.connect()
     for client in clients:
-        await client.drain(quiet=0.8)
+        await client.drain(quiet=0.5)
     remember_seqnums(clients)
 
 
 async def recover_then_load(clients: list[LoadClient], port: int, rng: random.Random,
-                            action: Any) -> None:
+                            action: Any, hang_up: bool = False) -> None:
     await reconnect_and_recover(clients, port)
     await load_then(clients, rng, action)
+    if hang_up:
+        await hang_up_all(clients)
+
+
+async def recover_and_hang_up(clients: list[LoadClient], port: int) -> None:
+    await reconnect_and_recover(clients, port)
+    await hang_up_all(clients)
+
+
+async def hang_up_all(clients: list[LoadClient]) -> None:
+    """Close the sockets (no Logout), so that a SIGTERM need not wait for answers."""
+    for client in clients:
+        if client.peer is not None:
+            await client.peer.close()
 
 
 def remember_seqnums(clients: list[LoadClient]) -> None:
@@ -141,7 +155,7 @@ def test_repeated_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -
                 gw.kill()
     final = GatewayProcess(config, log=log)
     try:
-        asyncio.run(reconnect_and_recover(clients, final.port))
+        asyncio.run(recover_and_hang_up(clients, final.port))
         assert_views_match_engine(views, final.state(tmp_path / "data"))
         assert sum(v.resent for v in views.values()), "nothing was recovered by resend"
         assert sum(len(v.fills) for v in views.values()), "the load should trade"
@@ -187,7 +201,7 @@ def test_sigterm_under_load_drains_logs_out_and_restart_resumes(tmp_path: Path) 
     again = GatewayProcess(config, log=log)
     try:
         # Recovered, then trading on: seqnums continue, orders still rest.
-        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None))
+        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None, hang_up=True))
         assert_views_match_engine(views, again.state(tmp_path / "data"))
     finally:
         assert again.stop() == 0

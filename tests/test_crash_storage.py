@@ -30,6 +30,7 @@ from tests.test_crash_restart import (
     StrictView,
     assert_views_match_engine,
     reconnect_and_recover,
+    recover_and_hang_up,
     recover_then_load,
     remember_seqnums,
 )
@@ -96,7 +97,7 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
     # Space again: the store and journal open cleanly, every acknowledged order is there.
     again = GatewayProcess(config, log=log)
     try:
-        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None))
+        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None, hang_up=True))
         assert_views_match_engine(views, again.state(tmp_path / "data"))
     finally:
         assert again.stop() == 0
@@ -131,7 +132,7 @@ def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None
     clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
     first = GatewayProcess(config, log=tmp_path / "gw.log")
     try:
-        asyncio.run(recover_then_load(clients, first.port, rng, lambda: None))
+        asyncio.run(recover_then_load(clients, first.port, rng, lambda: None, hang_up=True))
     finally:
         assert first.stop() == 0
     before = _tree_digest(data)
@@ -153,7 +154,7 @@ def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None
 
     again = GatewayProcess(config, log=tmp_path / "gw.log")
     try:
-        asyncio.run(reconnect_and_recover(clients, again.port))
+        asyncio.run(recover_and_hang_up(clients, again.port))
         assert_views_match_engine(views, again.state(data))
     finally:
         assert again.stop() == 0
