@@ -17,7 +17,7 @@ OrderCancelReject), from just before the write to the read that returns it.
 
 Per minute, one line: orders sent, answered orders/s, p50/p99/p99.9 latency,
 the gateway's RSS (VmRSS) and its data directory size. At the end: whether
-memory is flat after warm-up (RSS growth from the end of the first minute to
+memory is flat after warm-up (RSS growth from the end of --warmup minutes to
 the end of the run, against --flat-mb).
 
     .venv/bin/python bench/soak.py                 # 10 minutes, 10 sessions, 1,000 orders/s
@@ -259,11 +259,12 @@ async def run(args: argparse.Namespace, gateway: subprocess.Popen[str], port: in
     await asyncio.gather(*senders)
     for task in readers:
         task.cancel()
-    warm = rss[min(len(rss) - 1, max(0, int(60 / args.interval) - 1))]
+    warm = rss[min(len(rss) - 1, max(0, int(args.warmup * 60 / args.interval) - 1))]
     growth = max(rss) - warm
     flat = growth <= args.flat_mb
-    print(f"memory after warm-up: {warm:.1f} MB -> max {max(rss):.1f} MB, end {rss[-1]:.1f} MB "
-          f"(+{growth:.1f} MB): {'flat' if flat else 'NOT flat'} (bound {args.flat_mb} MB)")
+    print(f"memory after {args.warmup:g} min warm-up: {warm:.1f} MB -> max {max(rss):.1f} MB,"
+          f" end {rss[-1]:.1f} MB (+{growth:.1f} MB):"
+          f" {'flat' if flat else 'NOT flat'} (bound {args.flat_mb} MB)")
     return 0 if flat else 1
 
 
@@ -275,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-live", type=int, default=100,
                         help="live orders per session before it cancels instead of adding")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="minutes of warm-up before memory must stay flat")
     parser.add_argument("--flat-mb", type=float, default=20.0,
                         help="RSS growth after warm-up that still counts as flat")
     parser.add_argument("--seed", type=int, default=1)
