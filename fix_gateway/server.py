@@ -110,6 +110,8 @@ class FixProtocol(asyncio.Protocol):
         conn.connection_lost(time.time(), reason)
         if self.session is not None:
             self.gateway.unbind(self.session, self)
+        if self.session is not None and self.gateway.fatal_reason is None:
+            # After a failed journal write this batch's reports must not reach the store.
             try:
                 self.session.store.flush()
             except OSError as err:

@@ -16,11 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 class GatewayProcess:
     """`log` sends the gateway's stderr to a file: a busy gateway would fill a pipe
-    nobody reads and block. `preexec_fn` / `user` run it under limits or another uid."""
+    nobody reads and block. `preexec_fn` runs in the child before exec (limits)."""
 
     def __init__(
         self, config: Path, log: Path | None = None,
-        preexec_fn: Callable[[], None] | None = None, user: int | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.log = log
@@ -28,7 +28,7 @@ class GatewayProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True,
-            preexec_fn=preexec_fn, user=user,
+            preexec_fn=preexec_fn,
         )
         if log is not None:
             stderr.close()  # type: ignore[union-attr]
@@ -36,6 +36,7 @@ class GatewayProcess:
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             self.proc.kill()
+            self.proc.wait()
             raise AssertionError(f"gateway did not start: {line!r} {self.stderr_text()}")
         self.port = int(line.rsplit(":", 1)[1])
 

@@ -1,5 +1,5 @@
 """Storage that fails: the disk fills up under load, the data directory is read-only
-at start. Real subprocesses, real files.
+at start. Real subprocesses (and one in-process gateway), real files.
 
 Disk full is simulated with RLIMIT_FSIZE on the gateway process (Python ignores
 SIGXFSZ, so a write past the limit fails with EFBIG, as ENOSPC would). Read-only
@@ -20,11 +20,16 @@ import resource
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fix_gateway.config import GatewaySettings
+from fix_gateway.server import Gateway
+from fix_gateway.utc_time import format_timestamp
+from tests.fix_peer import TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
 from tests.test_crash_restart import (
     StrictView,
@@ -158,3 +163,49 @@ def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None
         assert_views_match_engine(views, again.state(data))
     finally:
         assert again.stop() == 0
+
+
+async def test_journal_failure_leaves_no_report_of_what_it_did_not_journal(
+    tmp_path: Path,
+) -> None:
+    """Regression: after a failed journal write, the disconnect handler flushed the
+    session store, writing the ExecutionReport of an order the journal never got; a
+    restart then resent a report for an order the engine did not have. The journal's
+    file is swapped for /dev/full (writes fail with ENOSPC) while the gateway runs."""
+    settings = GatewaySettings.model_validate({
+        "listen": {"host": "127.0.0.1", "port": 0},
+        "store": {"data_dir": str(tmp_path), "fsync": "none"},
+        "instruments": [{"symbol": "ACME"}],
+        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": "CLIENT1"}],
+    })
+
+    def order(peer: TcpPeer, cl: str) -> bytes:
+        return peer.build("D", (11, cl), (38, 10), (40, 2), (44, "1.00"), (54, 1), (55, "ACME"),
+                          (59, 1), (60, format_timestamp(time.time())), now=time.time())
+
+    gw = Gateway(settings)
+    await gw.start()
+    peer = await TcpPeer.connect(gw.port)
+    await peer.write(peer.logon(30, now=time.time()))
+    assert (await peer.receive()).msg_type == b"A"
+    await peer.write(order(peer, "KEPT"))
+    assert (await peer.expect("8")).get(11) == b"KEPT"
+    assert gw.journal is not None
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, gw.journal._fd)  # the disk is full from here on
+    os.close(full)
+    await peer.write(order(peer, "LOST"))
+    assert await peer.closed_by_peer()  # cut off without a word about LOST
+    assert gw.fatal_reason is not None and "engine journal write failed" in gw.fatal_reason
+    await gw.stop(drain_timeout=0.2)
+    stored = (tmp_path / "sessions" / "FIXGW-CLIENT1" / "messages.dat").read_bytes()
+    assert b"\x0111=KEPT\x01" in stored and b"\x0111=LOST\x01" not in stored
+
+    again = Gateway(settings)
+    await again.start()
+    try:
+        assert again.order_entry is not None
+        live = again.order_entry.engine.open_orders("FIXGW-CLIENT1")
+        assert [o.cl_ord_id for o in live] == ["KEPT"]
+    finally:
+        await again.stop(drain_timeout=0.2)
