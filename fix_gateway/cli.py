@@ -13,6 +13,7 @@ from fix_gateway.log_format import configure_logging
 from session_store import StoreCorrupt
 
 EXIT_CONFIG = 2
+EXIT_FATAL = 3  # stopped because what it decided could not be stored
 
 
 def _install_event_loop() -> None:
@@ -28,6 +29,7 @@ async def _serve(settings: GatewaySettings) -> int:
 
     gateway = Gateway(settings)
     stop = asyncio.Event()
+    gateway.on_fatal = stop.set  # a failed write-ahead stops the venue
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -43,6 +45,9 @@ async def _serve(settings: GatewaySettings) -> int:
               "/metrics", flush=True)
     await stop.wait()
     await gateway.stop()
+    if gateway.fatal_reason is not None:
+        print(f"fixgw: stopped: {gateway.fatal_reason}", file=sys.stderr)
+        return EXIT_FATAL
     return 0
 
 

@@ -96,6 +96,12 @@ class ServerSettings(_Strict):
     slow_consumer_timeout: float = Field(
         30.0, gt=0, description="seconds a peer may leave its buffer full before it is cut off"
     )
+    write_buffer_max: int = Field(
+        8 * 1024 * 1024, ge=4096,
+        description="bytes queued for a peer that is not reading beyond which it is cut off"
+        " at once, timeout or not (other sessions' trades keep adding to it); it recovers"
+        " everything by ResendRequest",
+    )
     tick_interval: float = Field(0.1, gt=0, le=5)
     explain_refused_logon: bool = Field(
         True,

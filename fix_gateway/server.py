@@ -16,9 +16,11 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from enum import IntEnum
 from pathlib import Path
 from time import perf_counter
+from typing import Any
 
 from drop_copy.application import DropCopyApplication
 from drop_copy.hub import Consumer, DropCopyHub
@@ -167,6 +169,8 @@ class FixProtocol(asyncio.Protocol):
         conn.connection_lost(time.time(), reason)
         if self.session is not None:
             self.gateway.unbind(self.session, self)
+        if self.session is not None and self.gateway.fatal_reason is None:
+            # After a failed journal write this batch's reports must not reach the store.
             try:
                 self.session.store.flush()
             except OSError as err:
@@ -207,6 +211,12 @@ class FixProtocol(asyncio.Protocol):
             self.transport.write(b"".join(out))
             if conn.session is not None and conn.session.message_log is not None:
                 conn.session.message_log.outbound(time.time(), out)
+            if self.paused_since is not None and self.transport.get_write_buffer_size() \
+                    > self.gateway.settings.server.write_buffer_max:
+                log.warning("event=slow_consumer peer=%s reason=buffer_full", conn.peer)
+                conn.close_reason = "peer not reading (slow consumer, buffer full)"
+                self.abort()
+                return
         if conn.close_reason is not None:
             self.closing = True
             self.transport.close()
@@ -265,6 +275,9 @@ class Gateway:
         self._tls_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._last_clock = 0.0
+        # Set when what was decided cannot be written ahead (disk full, I/O error):
+        # the venue stops and the process exits non-zero (see _fatal).
+        self.on_fatal: Callable[[], None] = lambda: None
 
     def _open_message_logs(self) -> MessageLogs | None:
         cfg = self.settings.logging
@@ -376,15 +389,12 @@ class Gateway:
             try:
                 session.store.flush()
             except OSError as exc:
-                # What could not be stored is not sent: drop that connection.
+                # What could not be stored is not sent, and the journal gets no
+                # commit mark: recovery restores these reports from the journal.
                 log.error("event=store_error session=%s error=%r", session.config.name, exc)
                 self.failed_stores.add(session.config.name)
-                proto = self._protocols.get(session)
-                if proto is not None:
-                    proto.abort()
-            else:
-                if self.failed_stores:
-                    self.failed_stores.discard(session.config.name)
+                self._fatal(f"session store write failed ({session.config.name}): {exc}")
+                return
         if metrics is not None and (journaled or touched):
             metrics.store_flushed(started)
         if journaled and self.journal is not None:
@@ -398,13 +408,22 @@ class Gateway:
             origin.write_output()
 
     def _fatal(self, reason: str) -> None:
-        """The journal cannot be written: no more orders may be acknowledged."""
-        log.critical("event=fatal reason=%r", reason)
+        """Write-ahead failed: nothing more may be acknowledged, so the venue stops.
+
+        Every connection is cut without a word (what was not stored is not
+        said), the listener closes and `on_fatal` tells the owner to exit.
+        What was written stays as it is; a restart recovers from it.
+        """
+        if self.fatal_reason is not None:
+            return
         self.fatal_reason = reason
+        log.critical("event=fatal reason=%r", reason)
         for proto in list(self.connections):
             proto.abort()
-        if self._server is not None:
-            self._server.close()
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
+        self.on_fatal()
 
     def dump_engine(self) -> Path | None:
         """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
@@ -504,6 +523,8 @@ class Gateway:
     def tick(self, now: float) -> None:
         if self.message_logs is not None:
             self.message_logs.flush()
+        if self.fatal_reason is not None:
+            return
         if self.order_entry is not None and now - self._last_clock >= ENGINE_CLOCK_INTERVAL:
             self._last_clock = now
             self.order_entry.advance_time(now)
@@ -546,15 +567,19 @@ class Gateway:
             await self.metrics.stop()
         if self.message_logs is not None:
             self.message_logs.close()
-        if self.journal is not None:
-            try:
-                self.journal.close()
-            except OSError as exc:  # after a fatal journal error: nothing more to save
-                log.error("event=journal_close_error error=%r", str(exc))
         if self.drop_copy is not None:
             self.drop_copy.close()
-            self.drop_copy.stream.close()
-        for session in self.sessions:
-            session.store.close()
+        if self.fatal_reason is None:  # after a failed write, leave the files as they are
+            self._close_files()
         self.syncer.stop()
         log.info("event=stopped")
+
+    def _close_files(self) -> None:
+        files: list[Any] = [self.journal] if self.journal is not None else []
+        if self.drop_copy is not None:
+            files.append(self.drop_copy.stream)
+        for closable in [*files, *(s.store for s in self.sessions)]:
+            try:
+                closable.close()
+            except OSError as exc:
+                log.error("event=close_error error=%r", exc)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +15,44 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class GatewayProcess:
-    def __init__(self, config: Path) -> None:
+    """`log` sends the gateway's stderr to a file: a busy gateway would fill a pipe
+    nobody reads and block. `preexec_fn` runs in the child before exec (limits)."""
+
+    def __init__(
+        self, config: Path, log: Path | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         self.config = config
+        self.log = log
+        stderr = open(log, "a") if log is not None else subprocess.PIPE  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True,
+            preexec_fn=preexec_fn,
         )
-        assert self.proc.stdout is not None and self.proc.stderr is not None
+        if log is not None:
+            stderr.close()  # type: ignore[union-attr]
+        assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if "listening on" not in line:
             self.proc.kill()
-            raise AssertionError(f"gateway did not start: {line!r} {self.proc.stderr.read()}")
+            self.proc.wait()
+            raise AssertionError(f"gateway did not start: {line!r} {self.stderr_text()}")
         self.port = int(line.rsplit(":", 1)[1])
+
+    def stderr_text(self) -> str:
+        """What the gateway logged so far (all of it once it has exited, with a pipe)."""
+        if self.log is not None:
+            return self.log.read_text()
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read() if self.proc.poll() is not None else ""
+
+    def rss_kb(self) -> int:
+        """Resident set size of the gateway process (VmRSS, kB)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmRSS in /proc status")
 
     def state(self, data_dir: Path) -> dict[str, Any]:
         """Ask the live gateway for its canonical engine state (SIGUSR1)."""

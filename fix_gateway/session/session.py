@@ -43,6 +43,9 @@ _REVERSE_ROUTE = (
 )
 _MAX_QUEUED = 10_000  # out-of-order messages held while a gap is filled
 _MAX_SEEN_IDS = 100_000  # business ids remembered for PossResend dedup
+# Highest NewSeqNo accepted (QuickFIX/J's int range); a store keeps seqnums in 64 bits,
+# and a peer must not be able to set one it cannot store.
+MAX_SEQ_NUM = 2**31 - 1
 
 
 class State(Enum):
@@ -447,6 +450,10 @@ class Session:
             return
         new_seq = int(msg.get(t.NEW_SEQ_NO) or b"0")
         expected = self.store.next_target_seq
+        if new_seq > MAX_SEQ_NUM:
+            self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.NEW_SEQ_NO,
+                                           "Value is incorrect (out of range) for this tag"), now)
+            return
         if new_seq > expected:
             self.on_event("sequence_reset", self, {"gap_fill": gap_fill, "from": expected,
                                                    "to": new_seq})
