@@ -220,3 +220,39 @@ def test_record_schema_names_every_field() -> None:
     assert record.fields["ExecType"] == "0" and record.fields["Price"] == "1.5"
     assert "BeginString" not in record.fields and "CheckSum" not in record.fields
     assert json.loads(record.model_dump_json())["raw"] == raw.decode()
+
+
+async def test_drop_copy_lag_and_mqtt_state_in_metrics(broker: Broker, tmp_path: Path) -> None:
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    data = tmp_path / "data"
+    base = with_mqtt(data, host="127.0.0.1", port=broker.port)
+    settings = base.model_copy(update={"metrics": base.metrics.model_copy(update={"port": 0})})
+    gw = Gateway(settings)
+    await gw.start()
+    try:
+        dc = await Peer.log_on(gw.port, "DC1")
+        clients = [await Peer.log_on(gw.port, c) for c in CLIENTS]
+        await heavy_trading(clients, 5)
+        head = len(stream_entries(data))
+        await dc.reports_until(head)
+        assert gw.mqtt_feed is not None
+        deadline = time.monotonic() + 20
+        while gw.mqtt_feed.publisher.acked < head:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        assert gw.metrics is not None
+        url = f"http://127.0.0.1:{gw.metrics.server.port}/metrics"
+        text = await asyncio.to_thread(lambda: urllib.request.urlopen(url).read().decode())
+    finally:
+        await gw.stop(drain_timeout=0.5)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    lag = {dict(k[1])["consumer"]: v for k, v in samples.items()
+           if k[0] == "fixgw_drop_copy_lag_events"}
+    # DC1 has everything; the others never logged on; the feed has published all.
+    assert lag == {"FIXGW-DC1": 0, "FIXGW-DC2": head, "FIXGW-DC3": head,
+                   "FIXGW-DCLIVE": head, "mqtt": 0}
+    assert samples[("fixgw_mqtt_connected", (("broker", f"127.0.0.1:{broker.port}"),))] == 1
