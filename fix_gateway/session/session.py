@@ -42,7 +42,10 @@ _REVERSE_ROUTE = (
     (t.DELIVER_TO_LOCATION_ID, t.ON_BEHALF_OF_LOCATION_ID),
 )
 _MAX_QUEUED = 10_000  # out-of-order messages held while a gap is filled
-_MAX_SEEN_IDS = 100_000  # business ids remembered for PossResend dedup
+# Business ids remembered for PossResend dedup: a resend comes soon after the
+# original, so the last 20,000 per session are plenty; kept as 64-bit hashes
+# (~100 bytes each with the set and queue slots, ~2 MB per session when full).
+_MAX_SEEN_IDS = 20_000
 # Highest NewSeqNo accepted (QuickFIX/J's int range); a store keeps seqnums in 64 bits,
 # and a peer must not be able to set one it cannot store.
 MAX_SEQ_NUM = 2**31 - 1
@@ -116,8 +119,8 @@ class Session:
         self._test_request_id: bytes | None = None
         self._resend_until: int | None = None  # a ResendRequest of ours is open up to this seq
         self._queue: dict[int, Message] = {}
-        self._seen_ids: set[tuple[bytes, bytes]] = set()
-        self._seen_order: deque[tuple[bytes, bytes]] = deque()  # oldest first, for eviction
+        self._seen_ids: set[int] = set()  # hash((MsgType, ClOrdID)) of recent messages
+        self._seen_order: deque[int] = deque()  # oldest first, for eviction
         self._explain_refusal = True
         self.throttle = Throttle.for_config(config)  # None: not throttled
         self._begin = config.begin_string.encode()
@@ -478,7 +481,7 @@ class Session:
         poss_resend, cl_ord_id = msg.get_many(_BUSINESS_TAGS)
         if cl_ord_id is not None:
             # A PossResend whose business identity we have seen is not acted on twice.
-            key = (msg.msg_type, cl_ord_id)
+            key = hash((msg.msg_type, cl_ord_id))
             if key in self._seen_ids:
                 if poss_resend == b"Y":
                     self.on_event("possresend_ignored", self, {"seq": seq})
