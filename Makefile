@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= examples/gateway.toml
 
-.PHONY: run test lint bench acceptance interop-deps clean
+.PHONY: run test lint bench acceptance interop-deps clean compile uncompile
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,21 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec_throughput.py
 
+## Optional: compile the matching engine (engine/book.py, engine/engine.py) with mypyc
+## in place. The pure Python modules stay the fallback: `make uncompile` goes back to them.
+## Re-run after editing those files, or the stale compiled modules shadow the edits.
+COMPILED := engine/book.py engine/engine.py
+compile: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[compile]'
+	$(BIN)/mypyc $(COMPILED)
+
+uncompile:
+	rm -f engine/*.so *__mypyc*.so
+	rm -rf build/engine build/__native*
+
 ## QuickFIX (interop test) and Mosquitto (MQTT drop-copy tests), from Debian where possible.
 interop-deps:
 	@sh scripts/ensure-test-deps.sh
 
-clean:
+clean: uncompile
 	rm -rf $(VENV) var .pytest_cache
