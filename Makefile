@@ -31,17 +31,19 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec_throughput.py
 
-## Optional: compile the matching engine (engine/book.py, engine/engine.py) with mypyc
-## in place. The pure Python modules stay the fallback: `make uncompile` goes back to them.
-## Re-run after editing those files, or the stale compiled modules shadow the edits.
-COMPILED := engine/book.py engine/engine.py
+## Optional: compile the matching engine and the codec's leaf modules with mypyc, in
+## place (needs a C compiler). The pure Python modules stay the fallback: `make uncompile`
+## goes back to them. Re-run after editing those files, or the stale compiled modules
+## shadow the edits.
+COMPILED := engine/book.py engine/engine.py engine/journal.py \
+            fix_gateway/application/prices.py fix_gateway/utc_time.py
 compile: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[compile]'
 	$(BIN)/mypyc $(COMPILED)
 
 uncompile:
-	rm -f engine/*.so *__mypyc*.so
-	rm -rf build/engine build/__native*
+	rm -f engine/*.so fix_gateway/*.so fix_gateway/application/*.so *__mypyc*.so
+	rm -rf build
 
 ## QuickFIX (interop test) and Mosquitto (MQTT drop-copy tests), from Debian where possible.
 interop-deps:

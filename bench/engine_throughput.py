@@ -18,6 +18,9 @@ and then meets its own resting order and self-trade prevention cancels it.
 The garbage collector is on, with the settings `fixgw serve` uses. The
 process is pinned to one CPU where the OS allows it.
 
+The header line says whether the engine runs as pure Python or as the
+optional mypyc build (`make compile`; `make uncompile` goes back).
+
 Each figure is the best of a few runs, each into a fresh engine: operations
 (commands) per second and events per second. `ReferenceEngine`, the slow twin
 the tests compare against, runs on the first commands of the same stream only.
@@ -41,6 +44,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import engine.book
+import engine.engine
 from engine.engine import DAY_NS, MatchingEngine
 from engine.reference import ReferenceEngine
 from engine.types import (
@@ -70,6 +75,12 @@ def pin_to_one_core(cpu: int | None) -> str:
     chosen = max(os.sched_getaffinity(0)) if cpu is None else cpu
     os.sched_setaffinity(0, {chosen})
     return f"pinned to CPU {chosen}"
+
+
+def build_kind() -> str:
+    """Pure Python, or the mypyc build of `make compile` (extension modules shadow the .py)."""
+    compiled = [m.__name__ for m in (engine.book, engine.engine) if not m.__file__.endswith(".py")]
+    return f"mypyc-compiled ({', '.join(compiled)})" if compiled else "pure Python"
 
 
 def tune_gc() -> None:
@@ -210,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     pinned = pin_to_one_core(args.cpu)
     commands = generate(count)
     print(
-        f"# fixgw engine throughput, Python {sys.version.split()[0]}, {pinned}, "
+        f"# fixgw engine throughput, Python {sys.version.split()[0]} ({build_kind()}), {pinned}, "
         f"{describe(commands)}, best of {rounds}",
         flush=True,
     )
