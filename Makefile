@@ -35,7 +35,7 @@ bench: $(STAMP)
 ## place (needs a C compiler). The pure Python modules stay the fallback: `make uncompile`
 ## goes back to them. Re-run after editing those files, or the stale compiled modules
 ## shadow the edits.
-COMPILED := engine/book.py engine/engine.py engine/journal.py \
+COMPILED := engine/book.py engine/engine.py \
             fix_gateway/application/prices.py fix_gateway/utc_time.py
 compile: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[compile]'
