@@ -272,6 +272,13 @@ class CpuMeter:
         return text
 
 
+def build_kind() -> str:
+    """Pure Python, or which modules `make compile` built with mypyc (they shadow the .py)."""
+    found = [p for folder in ("engine", "fix_gateway") for p in (ROOT / folder).rglob("*.so")]
+    compiled = sorted(str(p.relative_to(ROOT)).split(".")[0] for p in found)
+    return f"mypyc-compiled {', '.join(compiled)}" if compiled else "pure Python"
+
+
 def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float) -> re.Match[str]:
     """Read the child's stdout (raw fd, no buffering) until a line matches `pattern`."""
     import select
@@ -834,7 +841,8 @@ def main(argv: list[str] | None = None) -> int:
             uv = f"yes ({uvloop.__version__})"
         except ImportError:
             uv = "no"
-        print(f"config: metrics {args.metrics}, message log {args.message_log}")
+        print(f"config: metrics {args.metrics}, message log {args.message_log}, "
+              f"build: {build_kind()}")
         print(f"config: fsync={args.fsync} (interval 50 ms), {len(sessions)} sessions, "
               f"{len(INSTRUMENTS)} symbols, Python {platform.python_version()} "
               f"({platform.python_implementation()}), uvloop {uv}, "

@@ -17,11 +17,13 @@ of what may rest live in `engine.py`. What it guarantees:
 
 from __future__ import annotations
 
-from sortedcontainers import SortedList
+from typing import Final
 
-from engine.types import OrderState, Side
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
-_new = tuple.__new__
+from engine.types import OrderState, OrdStatus, OrdType, Side, TimeInForce
+
+_new: Final = tuple.__new__
 
 
 class Order:
@@ -62,6 +64,31 @@ class Order:
         "symbol",
         "tif",
     )
+    # Declared for mypy and mypyc (`make compile`): a compiled Order stores
+    # these as C fields.
+    account: str
+    cl_ord_id: str
+    cum_qty: int
+    cum_value: int
+    displayed: int
+    expire_time: int | None
+    leaves_qty: int
+    level: Level | None
+    max_floor: int
+    min_qty: int
+    next: Order | None
+    ord_type: OrdType
+    order_id: int
+    orig_cl_ord_id: str | None
+    prev: Order | None
+    price: int | None
+    qty: int
+    session: str
+    side: Side
+    status: OrdStatus
+    stop_price: int | None
+    symbol: str
+    tif: TimeInForce
 
     def state(self) -> OrderState:
         # tuple.__new__ skips NamedTuple's Python-level __new__: this runs for
@@ -139,10 +166,12 @@ class BookSide:
 
     def add(self, order: Order) -> None:
         """Queue `order` at the back of its price level (its `displayed` already set)."""
-        key = order.price * self.sign
+        price = order.price
+        assert price is not None  # only limit orders rest
+        key = price * self.sign
         level = self.levels.get(key)
         if level is None:
-            level = self.levels[key] = Level(order.price, key)
+            level = self.levels[key] = Level(price, key)
             self.keys.add(key)
             best = self.best
             if best is None or key < best.key:
@@ -161,6 +190,7 @@ class BookSide:
     def remove(self, order: Order) -> None:
         """Take `order` out of its level, wherever it stands in the queue."""
         level = order.level
+        assert level is not None
         prev = order.prev
         nxt = order.next
         if prev is None:
@@ -179,13 +209,14 @@ class BookSide:
     def requeue_head(self, level: Level) -> None:
         """Send the front order (an iceberg with a fresh slice) to the back of its level."""
         order = level.head
+        tail = level.tail
+        assert order is not None and tail is not None
         level.displayed += order.displayed
         nxt = order.next
         if nxt is None:
             return
         level.head = nxt
         nxt.prev = None
-        tail = level.tail
         tail.next = order
         order.prev = tail
         order.next = None
@@ -224,8 +255,8 @@ class OrderBook:
         self.symbol = symbol
         self.bids = BookSide(-1)
         self.asks = BookSide(1)
-        # Indexed by Side (BUY=1, SELL=2): an order's own side.
-        self.sides = (None, self.bids, self.asks)
+        # Indexed by Side (BUY=1, SELL=2): an order's own side (index 0 unused).
+        self.sides: tuple[BookSide, BookSide, BookSide] = (self.bids, self.bids, self.asks)
         self.last_price: int | None = None
         # Stops by order id, plus (stop price, order id) sorted for triggering:
         # buy stops fire from the lowest stop price up, sell stops from the highest down.

@@ -40,7 +40,7 @@ from collections import deque
 from collections.abc import Callable, Container, Iterable
 from decimal import Decimal
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, Final
 
 from engine.book import BookSide, Order, OrderBook
 from engine.types import (
@@ -83,44 +83,45 @@ from engine.types import (
     Triggered,
 )
 
-DAY_NS = 86_400 * 10**9
-DEFAULT_END_OF_DAY = 21 * 3600 * 10**9  # 21:00 UTC
-DONE_ORDERS_KEPT = 100_000
+# Module constants are Final so that a mypyc build (`make compile`) keeps them
+# in C statics instead of looking them up by name on every use.
+DAY_NS: Final = 86_400 * 10**9
+DEFAULT_END_OF_DAY: Final = 21 * 3600 * 10**9  # 21:00 UTC
+DONE_ORDERS_KEPT: Final = 100_000
 
 # `Cancelled.reason` texts.
-REASON_CANCEL_REQUEST = "cancel request"
-REASON_IOC = "IOC remainder"
-REASON_FOK = "FOK order could not be filled in full"
-REASON_NO_LIQUIDITY = "no liquidity"
-REASON_MIN_QTY = "MinQty not met"
-REASON_STP = "self-trade prevention"
-REASON_MASS_CANCEL = "mass cancel"
-REASON_REPLACED_BELOW_FILLED = "replaced at or below filled quantity"
+REASON_CANCEL_REQUEST: Final = "cancel request"
+REASON_IOC: Final = "IOC remainder"
+REASON_FOK: Final = "FOK order could not be filled in full"
+REASON_NO_LIQUIDITY: Final = "no liquidity"
+REASON_MIN_QTY: Final = "MinQty not met"
+REASON_STP: Final = "self-trade prevention"
+REASON_MASS_CANCEL: Final = "mass cancel"
+REASON_REPLACED_BELOW_FILLED: Final = "replaced at or below filled quantity"
 
-_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__
-_new_object = object.__new__  # an Order without running a Python __init__
-_NO_LIMIT = 1 << 256  # above every level key: a market order accepts any price
+_new: Final = tuple.__new__  # builds a NamedTuple without its Python-level __new__
+_NO_LIMIT: Final = 1 << 256  # above every level key: a market order accepts any price
 _NO_IDS: dict[str, int] = {}
 
-BUY = Side.BUY
-LIMIT = OrdType.LIMIT
-MARKET = OrdType.MARKET
-STOP = OrdType.STOP
-STOP_LIMIT = OrdType.STOP_LIMIT
-GTD = TimeInForce.GTD
-DAY = TimeInForce.DAY
-IOC = TimeInForce.IOC
-FOK = TimeInForce.FOK
-NEW = OrdStatus.NEW
-PENDING_NEW = OrdStatus.PENDING_NEW
-PARTIALLY_FILLED = OrdStatus.PARTIALLY_FILLED
-FILLED = OrdStatus.FILLED
-CANCELED = OrdStatus.CANCELED
-EXPIRED = OrdStatus.EXPIRED
-CANCEL_RESTING = StpMode.CANCEL_RESTING
-CANCEL_INCOMING = StpMode.CANCEL_INCOMING
+BUY: Final = Side.BUY
+LIMIT: Final = OrdType.LIMIT
+MARKET: Final = OrdType.MARKET
+STOP: Final = OrdType.STOP
+STOP_LIMIT: Final = OrdType.STOP_LIMIT
+GTD: Final = TimeInForce.GTD
+DAY: Final = TimeInForce.DAY
+IOC: Final = TimeInForce.IOC
+FOK: Final = TimeInForce.FOK
+NEW: Final = OrdStatus.NEW
+PENDING_NEW: Final = OrdStatus.PENDING_NEW
+PARTIALLY_FILLED: Final = OrdStatus.PARTIALLY_FILLED
+FILLED: Final = OrdStatus.FILLED
+CANCELED: Final = OrdStatus.CANCELED
+EXPIRED: Final = OrdStatus.EXPIRED
+CANCEL_RESTING: Final = StpMode.CANCEL_RESTING
+CANCEL_INCOMING: Final = StpMode.CANCEL_INCOMING
 
-_DONE_WORDS = {FILLED: "filled", CANCELED: "cancelled", EXPIRED: "expired"}
+_DONE_WORDS: Final = {FILLED: "filled", CANCELED: "cancelled", EXPIRED: "expired"}
 
 
 # --- order entry rules, shared with the reference engine ----------------------------
@@ -349,13 +350,20 @@ class MatchingEngine:
 
     def process(self, command: Any) -> list[Event]:
         """Apply one command; return its events, numbered with consecutive `seq`s."""
-        handler = self._handlers.get(type(command))
-        if handler is None:
-            raise TypeError(f"not an engine command: {type(command).__name__}")
+        kind = type(command)
+        if kind is not NewOrder and kind is not CancelOrder and kind not in self._handlers:
+            raise TypeError(f"not an engine command: {kind.__name__}")
         events: list[Event] = []
         if command.ts >= self._next_expiry:
             self._expire_due(command.ts, events)
-        handler(command, events)
+        # The two everyday commands by direct call: a compiled (mypyc) engine
+        # then calls them natively instead of through a bound method.
+        if kind is NewOrder:
+            self._new_order(command, events)
+        elif kind is CancelOrder:
+            self._cancel_order(command, events)
+        else:
+            self._handlers[kind](command, events)
         return events
 
     def book(self, symbol: str) -> OrderBook:
@@ -439,7 +447,7 @@ class MatchingEngine:
         status = NEW if stop_price is None else PENDING_NEW
         # Built slot by slot from the fields already unpacked: a constructor call
         # would unpack the command a second time (about 40% more per order).
-        order = _new_object(Order)
+        order = Order()
         order.order_id = order_id
         order.session = session
         order.account = account
@@ -460,6 +468,7 @@ class MatchingEngine:
         ids[cl_ord_id] = order_id
         self._orders[order_id] = order
         if tif == GTD:
+            assert expire_time is not None  # checked by new_order_error
             heappush(self._gtd, (expire_time, order_id))
             if expire_time < self._next_expiry:
                 self._next_expiry = expire_time
@@ -507,6 +516,7 @@ class MatchingEngine:
                 order.level = level
                 order.next = None
                 tail = order.prev = level.tail
+                assert tail is not None  # a level in the dict has orders
                 tail.next = order
                 level.tail = order
                 level.displayed += shown
@@ -538,8 +548,8 @@ class MatchingEngine:
             if order_id:
                 order = self._orders.get(order_id)
         if (
-            order is None or not order.leaves_qty or cl_ord_id in ids or order.symbol != symbol
-            or order.side != side
+            order is None or ids is None or not order.leaves_qty or cl_ord_id in ids
+            or order.symbol != symbol or order.side != side
         ):  # fmt: skip
             self._amend_rejected(cmd, order, RESPONSE_TO_CANCEL, events)
             return
@@ -549,7 +559,9 @@ class MatchingEngine:
             # Mid-queue (BookSide.remove, inlined for the common case).
             prev.next = nxt
             nxt.prev = prev
-            order.level.displayed -= order.displayed
+            level = order.level
+            assert level is not None
+            level.displayed -= order.displayed
             order.prev = order.next = order.level = None
         else:
             self._books[symbol].sides[side].remove(order)
@@ -611,7 +623,9 @@ class MatchingEngine:
             order.leaves_qty = leaves
             shown = order.displayed
             if shown > leaves:
-                order.level.displayed -= shown - leaves
+                level = order.level
+                assert level is not None
+                level.displayed -= shown - leaves
                 order.displayed = leaves
             self._emit_replaced(order, ts, events)
             return
@@ -695,7 +709,11 @@ class MatchingEngine:
         limit = _NO_LIMIT if price is None else price * opp.sign
         if entry:
             need = order.qty if order.tif == FOK else order.min_qty
-            if need and _executable(order, opp, limit, need, self._stp) < need:
+            # need > leaves: a replace cut the quantity below MinQty, which then
+            # cannot be met whatever the book holds (the reference model agrees).
+            if need and (
+                need > order.leaves_qty or _executable(order, opp, limit, need, self._stp) < need
+            ):
                 reason = REASON_FOK if order.tif == FOK else REASON_MIN_QTY
                 self._close(order, CANCELED, ts, None, reason, events)
                 return None
@@ -721,6 +739,7 @@ class MatchingEngine:
         level = opp.best
         while level is not None and level.key <= limit:
             resting = level.head
+            assert resting is not None  # a level in the book has orders
             if account and resting.account == account:
                 self._seq = seq
                 if self._stp != CANCEL_INCOMING:
@@ -818,7 +837,7 @@ class MatchingEngine:
         else:
             order.displayed = order.slice_size()
             own.add(order)
-        if fill_price is None:
+        if fill_price is None or first_price is None:
             return None
         return (first_price, fill_price) if first_price <= fill_price else (fill_price, first_price)
 
@@ -981,11 +1000,12 @@ class MatchingEngine:
 
 def _fires(order: Order, last_price: int | None) -> bool:
     """Whether the last trade price already reaches a stop's trigger."""
-    if last_price is None:
+    stop_price = order.stop_price
+    if last_price is None or stop_price is None:
         return False
     if order.side == BUY:
-        return last_price >= order.stop_price
-    return last_price <= order.stop_price
+        return last_price >= stop_price
+    return last_price <= stop_price
 
 
 def _executable(order: Order, opp: BookSide, limit: int, need: int, stp: StpMode) -> int:
