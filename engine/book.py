@@ -51,6 +51,7 @@ class Order:
         "max_floor",
         "min_qty",
         "next",
+        "older",
         "ord_type",
         "order_id",
         "orig_cl_ord_id",
@@ -77,6 +78,7 @@ class Order:
     max_floor: int
     min_qty: int
     next: Order | None
+    older: list[str] | None  # ClOrdIDs it had before orig_cl_ord_id (renamed twice or more)
     ord_type: OrdType
     order_id: int
     orig_cl_ord_id: str | None

@@ -27,9 +27,11 @@ Rules in brief (the tests in tests/test_engine.py spell out each one):
 
 Done orders (filled, cancelled, expired) stay findable for cancel ("too late")
 and status requests for the last `done_orders_kept` of them (100,000 by
-default); an older one answers as unknown. ClOrdIDs themselves are remembered
-for the life of the engine, so a reused one is always a duplicate; that map
-grows by one entry per order and per successful cancel or replace.
+default); an older one answers as unknown. A ClOrdID is known (a reuse is a
+duplicate) while its order is live or kept, and the ClOrdIDs of boundary
+rejects for as long as the last `done_orders_kept` of them: so memory stays
+bounded however long the engine runs, and an order older than that window
+is forgotten, ClOrdIDs included.
 """
 
 from __future__ import annotations
@@ -255,6 +257,15 @@ def too_late_text(cmd: CancelOrder | ReplaceOrder, status: OrdStatus) -> str:
     return f"too late: order {cmd.orig_cl_ord_id!r} is already {_DONE_WORDS[status]}"
 
 
+def _keep_older(order: Order) -> None:
+    """Before a rename: the id about to leave orig_cl_ord_id is kept, so that
+    forgetting the order forgets every ClOrdID it had."""
+    if order.orig_cl_ord_id is not None:
+        if order.older is None:
+            order.older = []
+        order.older.append(order.orig_cl_ord_id)
+
+
 def duplicate_cl_ord_id_text(cmd: CancelOrder | ReplaceOrder) -> str:
     return f"duplicate ClOrdID {cmd.cl_ord_id!r}: already used by this session"
 
@@ -336,6 +347,8 @@ class MatchingEngine:
         self._orders: dict[int, Order] = {}  # live orders and the last done ones
         self._done: deque[int] = deque()  # ids of done orders still kept, oldest first
         self._cl_ord_ids: dict[str, dict[str, int]] = {}  # session -> ClOrdID -> order id (0: none)
+        # (session, ClOrdID) of boundary rejects, oldest first: kept as long as done orders.
+        self._rejected_ids: deque[tuple[str, str]] = deque()
         self._handlers: dict[type, Callable[[Any, list[Event]], None]] = {
             NewOrder: self._new_order,
             CancelOrder: self._cancel_order,
@@ -453,6 +466,7 @@ class MatchingEngine:
         order.account = account
         order.cl_ord_id = cl_ord_id
         order.orig_cl_ord_id = None
+        order.older = None
         order.symbol = symbol
         order.side = side
         order.ord_type = ord_type
@@ -566,6 +580,7 @@ class MatchingEngine:
         else:
             self._books[symbol].sides[side].remove(order)
         ids[cl_ord_id] = order.order_id
+        _keep_older(order)
         order.orig_cl_ord_id = order.cl_ord_id
         order.cl_ord_id = cl_ord_id
         order.leaves_qty = order.displayed = 0
@@ -573,7 +588,7 @@ class MatchingEngine:
         done = self._done
         done.append(order.order_id)
         if len(done) > self._done_kept:
-            del self._orders[done.popleft()]
+            self._forget(done.popleft())
         seq = self._seq
         self._seq = seq + 1
         events.append(
@@ -675,7 +690,16 @@ class MatchingEngine:
         )
 
     def _reject_order(self, cmd: RejectOrder, events: list[Event]) -> None:
-        self._cl_ord_ids.setdefault(cmd.session, {}).setdefault(cmd.cl_ord_id, 0)
+        ids = self._cl_ord_ids.setdefault(cmd.session, {})
+        if cmd.cl_ord_id not in ids:
+            ids[cmd.cl_ord_id] = 0
+            rejected = self._rejected_ids
+            rejected.append((cmd.session, cmd.cl_ord_id))
+            if len(rejected) > self._done_kept:
+                session, old = rejected.popleft()
+                kept = self._cl_ord_ids[session]
+                if kept.get(old) == 0:
+                    del kept[old]
         seq = self._seq
         self._seq = seq + 1
         events.append(
@@ -731,7 +755,6 @@ class MatchingEngine:
         tail = (order.expire_time, order.min_qty, order.max_floor)
         seq = self._seq
         match_id = self._next_match_id
-        orders = self._orders
         done = self._done
         keep = self._done_kept
         first_price = fill_price = None
@@ -806,7 +829,7 @@ class MatchingEngine:
                 resting.level = None
                 done.append(resting.order_id)
                 if len(done) > keep:
-                    del orders[done.popleft()]
+                    self._forget(done.popleft())
                 if not leaves:
                     break
             elif not resting.displayed:
@@ -947,6 +970,7 @@ class MatchingEngine:
     def _rename(self, order: Order, cl_ord_id: str) -> None:
         """The order is now known by the cancel's or replace's ClOrdID."""
         self._cl_ord_ids[order.session][cl_ord_id] = order.order_id
+        _keep_older(order)
         order.orig_cl_ord_id = order.cl_ord_id
         order.cl_ord_id = cl_ord_id
 
@@ -985,7 +1009,15 @@ class MatchingEngine:
         done = self._done
         done.append(order.order_id)
         if len(done) > self._done_kept:
-            del self._orders[done.popleft()]
+            self._forget(done.popleft())
+
+    def _forget(self, order_id: int) -> None:
+        """Drop a done order that left the kept window, and its ClOrdIDs."""
+        order = self._orders.pop(order_id)
+        ids = self._cl_ord_ids[order.session]
+        for cl_ord_id in (order.cl_ord_id, order.orig_cl_ord_id, *(order.older or ())):
+            if cl_ord_id is not None and ids.get(cl_ord_id) == order_id:
+                del ids[cl_ord_id]
 
     @staticmethod
     def _side_record(side: BookSide) -> list[dict[str, Any]]:

@@ -175,6 +175,7 @@ class ReferenceEngine:
         self.orders: dict[int, RefOrder] = {}  # live orders and the last done ones
         self.done: list[int] = []  # ids of done orders still kept, oldest first
         self.cl_ord_ids: dict[str, dict[str, int]] = {}
+        self.rejected: list[tuple[str, str]] = []  # boundary rejects' ClOrdIDs, oldest first
         self.last_price: dict[str, int | None] = {s: None for s in self.instruments}
         self.events: list[Event] = []
 
@@ -426,6 +427,12 @@ class ReferenceEngine:
         ids = self.cl_ord_ids.setdefault(cmd.session, {})
         if cmd.cl_ord_id not in ids:
             ids[cmd.cl_ord_id] = 0
+            # Remembered as long as the last done_orders_kept boundary rejects.
+            self.rejected.append((cmd.session, cmd.cl_ord_id))
+            if len(self.rejected) > self.done_orders_kept:
+                session, old = self.rejected.pop(0)
+                if self.cl_ord_ids[session].get(old) == 0:
+                    del self.cl_ord_ids[session][old]
         self.emit(
             Rejected, cmd.ts, cmd.session, cmd.account, cmd.cl_ord_id, cmd.symbol, cmd.side,
             cmd.ord_type, cmd.qty, None, cmd.reason, cmd.text,
@@ -602,4 +609,8 @@ class ReferenceEngine:
     def retire(self, order: RefOrder) -> None:
         self.done.append(order.order_id)
         if len(self.done) > self.done_orders_kept:
-            del self.orders[self.done.pop(0)]
+            gone = self.orders.pop(self.done.pop(0))
+            # Its ClOrdIDs are forgotten with it: every one that names it.
+            ids = self.cl_ord_ids[gone.session]
+            for cl_ord_id in [c for c, oid in ids.items() if oid == gone.order_id]:
+                del ids[cl_ord_id]
