@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-live", type=int, default=100,
                         help="live orders per session before it cancels instead of adding")
     parser.add_argument("--interval", type=float, default=60.0, help="seconds per report line")
-    parser.add_argument("--warmup", type=float, default=1.0,
+    parser.add_argument("--warmup", type=float, default=4.0,
                         help="minutes of warm-up before memory must stay flat")
     parser.add_argument("--flat-mb", type=float, default=20.0,
                         help="RSS growth after warm-up that still counts as flat")
