@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from drop_copy.stream import DropCopyStream, StreamReader
@@ -55,7 +55,6 @@ class Consumer:
     delivery: str = Delivery.DAY
     cursor: int | None = None  # last stream seq given (or skipped); None: not yet placed
     live: bool = False  # logged on and caught up: copies go out as they happen
-    delivered: int = field(default=0)  # copies sent since start (for metrics)
 
     def covers(self, origin: str, client: str, body: bytes) -> bool:
         """Whether a report sent on session `origin` (to firm `client`) is for us."""
@@ -72,6 +71,7 @@ class DropCopyHub:
         self.waiting: set[Consumer] = set()  # logged on, catching up from the stream
         self._reader: StreamReader | None = None
         self._recent_exec_ids: set[bytes | None] | None = None  # for copy_if_missing
+        self._headers: dict[tuple[bytes, bytes], bytes] = {}  # (sender, target) -> 115/128
         for consumer in self.consumers:
             consumer.cursor = self._find_cursor(consumer)
 
@@ -96,8 +96,8 @@ class DropCopyHub:
                 continue
             consumer.cursor = seq
             if consumer.covers(config.name, config.target_comp_id, body):
-                self._deliver(consumer, session.config.sender_comp_id.encode(),
-                              session.config.target_comp_id.encode(), body, now)
+                self._deliver(consumer, self._header(config.sender_comp_id,
+                                                     config.target_comp_id), body, now)
 
     def copy_if_missing(self, session: Session, body: bytes, raw: bytes, now: float) -> None:
         """Recovery: a report lost in a crash is being sent again; copy it unless
@@ -109,11 +109,21 @@ class DropCopyHub:
         if field_value(body, b"17") not in self._recent_exec_ids:
             self.copy(session, body, raw, now)
 
-    def _deliver(self, consumer: Consumer, sender: bytes, target: bytes, body: bytes,
-                 now: float) -> None:
-        consumer.session.send_rendered(ER, body + COPY_FLAG, now,
-                                       b"115=%b\x01128=%b\x01" % (sender, target))
-        consumer.delivered += 1
+    def recovered(self) -> None:
+        """Recovery is over: drop what `copy_if_missing` needed."""
+        self._recent_exec_ids = None
+
+    def _header(self, sender: str | bytes, target: str | bytes) -> bytes:
+        """OnBehalfOfCompID 115 and DeliverToCompID 128 for reports of one session."""
+        key = (sender if isinstance(sender, bytes) else sender.encode(),
+               target if isinstance(target, bytes) else target.encode())
+        header = self._headers.get(key)
+        if header is None:
+            header = self._headers[key] = b"115=%b\x01128=%b\x01" % key
+        return header
+
+    def _deliver(self, consumer: Consumer, header: bytes, body: bytes, now: float) -> None:
+        consumer.session.send_rendered(ER, body + COPY_FLAG, now, header)
         self.touched.add(consumer.session)
 
     # --- session events -----------------------------------------------------------
@@ -163,7 +173,7 @@ class DropCopyHub:
                 sender, target, body = split_report(raw)
                 client = target.decode()
                 if consumer.covers(f"{sender.decode()}-{client}", client, body):
-                    self._deliver(consumer, sender, target, body, now)
+                    self._deliver(consumer, self._header(sender, target), body, now)
         # Entries of the batch in progress go out with it once the consumer is live.
         if consumer.cursor >= committed and not self.stream.pending:
             consumer.live = True

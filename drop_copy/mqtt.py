@@ -153,6 +153,8 @@ class Publisher:
             except aiomqtt.MqttError as exc:
                 log.warning("event=mqtt_disconnected broker=%s:%d error=%r retry_in=%.1f",
                             host, port, str(exc), backoff)
+            except Exception as exc:  # the stream not there yet, a bad entry: retry, never die
+                log.error("event=mqtt_feed_error error=%r retry_in=%.1f", exc, backoff)
             finally:
                 self.connected = False
                 self.client = None
@@ -166,7 +168,6 @@ class Publisher:
         PUBACKs come back in order; the acknowledged prefix advances `acked`,
         which is saved (with the retained status) at most every ACK_SAVE_INTERVAL.
         """
-        self.stream_dir.mkdir(parents=True, exist_ok=True)
         paho = client._client
         loop = asyncio.get_running_loop()
         inflight: deque[tuple[int, float, mqtt.MQTTMessageInfo]] = deque()
@@ -175,6 +176,11 @@ class Publisher:
         saved_at = loop.time()
         pause = 0.0005
         with StreamReader(self.stream_dir) as reader:
+            if self.acked > reader.head():  # the stream lost a tail the OS had not written
+                log.warning("event=mqtt_ack_beyond_stream acked=%d head=%d", self.acked,
+                            reader.head())
+                self.acked = reader.head()
+                next_seq, saved = self.acked + 1, self.acked
             while not stop.is_set():
                 now = loop.time()
                 while inflight and inflight[0][2].is_published():
@@ -208,14 +214,10 @@ class Publisher:
     async def _serve_replays(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             try:
-                request = json.loads(bytes(message.payload))  # type: ignore[arg-type]
-                begin = int(request["from"])
-                reply_to = str(request["reply_to"])
-                end = int(request.get("to") or self.acked)
-            except (ValueError, KeyError, TypeError) as exc:
+                begin, end, reply_to = self._replay_request(bytes(message.payload))  # type: ignore[arg-type]
+            except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("event=mqtt_bad_replay_request error=%r", str(exc))
                 continue
-            end = min(end, self.acked, begin + MAX_REPLAY - 1)
             log.info("event=mqtt_replay from=%d to=%d reply_to=%s", begin, end, reply_to)
             with StreamReader(self.stream_dir) as reader:
                 while begin <= end:
@@ -225,6 +227,17 @@ class Publisher:
                     records = [(reply_to, payload) for _, payload in self.records(entries)]
                     await publish_all(client, records)
                     begin = entries[-1][0] + 1
+
+    def _replay_request(self, payload: bytes) -> tuple[int, int, str]:
+        """(from, to, reply_to) of a replay request; ValueError when it is not one."""
+        request = json.loads(payload)
+        begin = max(1, int(request["from"]))
+        end = min(int(request.get("to") or self.acked), self.acked, begin + MAX_REPLAY - 1)
+        reply_to = request["reply_to"]
+        if not isinstance(reply_to, str) or not 0 < len(reply_to) <= 200 \
+                or "+" in reply_to or "#" in reply_to:
+            raise ValueError(f"reply_to must be a topic name without wildcards: {reply_to!r}")
+        return begin, end, reply_to
 
 
 async def publish_all(client: aiomqtt.Client, messages: list[tuple[str, str]],

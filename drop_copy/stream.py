@@ -50,7 +50,7 @@ class DropCopyStream:
         return self.head != self.committed
 
     def flush(self) -> None:
-        self.store.set_next_sender_seq(self.head + 1)
+        # The head needs no seqnums slot: opening the store finds it in the index.
         self.store.flush()
         self.committed = self.head
 
@@ -92,11 +92,16 @@ class StreamReader:
         if last < begin:
             return []
         records = os.pread(self._idx, (last - begin + 1) * _INDEX.size, (begin - 1) * _INDEX.size)
-        entries = [_INDEX.unpack_from(records, i) for i in range(0, len(records), _INDEX.size)]
+        # Whole records only (the writer may have cut its files back meanwhile).
+        whole = len(records) - len(records) % _INDEX.size
+        entries = [_INDEX.unpack_from(records, i) for i in range(0, whole, _INDEX.size)]
+        if not entries:
+            return []
         start = entries[0][1]
         end = entries[-1][1] + entries[-1][2]
         data = os.pread(self._dat, end - start, start)
-        return [(seq, data[off - start : off - start + length]) for seq, off, length in entries]
+        return [(seq, data[off - start : off - start + length]) for seq, off, length in entries
+                if off + length - start <= len(data)]
 
     def close(self) -> None:
         os.close(self._idx)

@@ -69,7 +69,8 @@ async def follow(
     prefix = settings.topic_prefix
     tracker = tracker or GapTracker(start)
     stop = stop or asyncio.Event()
-    reply_to = f"{prefix}/dropcopy/replies/{uuid.uuid4().hex[:12]}"
+    # Outside `{prefix}/dropcopy/+/+`, so that no other consumer gets our replays.
+    reply_to = f"{prefix}/dropcopy-replies/{uuid.uuid4().hex[:12]}"
     copies = topic or f"{prefix}/dropcopy/+/+"
     while not stop.is_set():
         try:

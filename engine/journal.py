@@ -100,6 +100,7 @@ class CommandJournal:
         self._last_fsync = float("-inf")
         self._size = os.fstat(self._fd).st_size  # bytes known good
         self.records = 0
+        self._unmarked = False  # commands journaled since the last commit mark
 
     def replay(self) -> Iterator[Entry]:
         """Every journaled command in order; a torn tail (from a crash) is cut off."""
@@ -129,13 +130,19 @@ class CommandJournal:
         if good < size:
             os.ftruncate(self._fd, good)
         self._size = good
+        self._unmarked = bool(commands)
         yield from (Entry(c, False) for c in commands)
 
     def append(self, command: Command) -> None:
         self._pending.append(encode_command(command))
+        self._unmarked = True
 
     def mark_committed(self) -> None:
-        """Everything journaled so far has had its reports stored."""
+        """Everything journaled so far has had its reports stored (a mark is
+        written only if a command came since the last one)."""
+        if not self._unmarked:
+            return
+        self._unmarked = False
         payload = marshal.dumps((_COMMIT,))
         self._pending.append(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
 

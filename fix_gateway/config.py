@@ -49,7 +49,7 @@ class TlsSettings(_Strict):
 
     enabled: bool = False
     host: str | None = Field(None, description="default: listen.host")
-    port: int = Field(9879, ge=0, le=65535)
+    port: int = Field(9880, ge=0, le=65535)
     cert_file: FilePath | None = Field(None, description="server certificate chain, PEM")
     key_file: FilePath | None = Field(None, description="its private key, PEM")
     ca_file: FilePath | None = Field(None, description="CA(s) that sign client certificates")

@@ -2,8 +2,9 @@
 
 Per read batch (`Gateway.commit`): decode and run every message through its
 session and the application, then write ahead -- the engine journal first,
-then the store of every session that got output -- and only then write each
-session's output to its socket, one write per connection. A ticker drives
+then the drop-copy stream, then the store of every session that got output --
+and only then write each session's output to its socket, one write per
+connection. A ticker drives
 heartbeats, timeouts and the engine's clock. A peer that stops reading is
 paused (we stop reading from it) and cut off after `slow_consumer_timeout`.
 """
@@ -17,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from pathlib import Path
 from time import perf_counter
@@ -46,6 +48,8 @@ from surveillance.monitor import SurveillanceMonitor
 log = logging.getLogger("fixgw.server")
 
 ENGINE_CLOCK_INTERVAL = 1.0  # seconds between AdvanceTime commands (expiries)
+CREDENTIAL_THREADS = 2  # threads hashing Logon passwords (scrypt: ~50 ms, 16 MiB each)
+MAX_CREDENTIAL_CHECKS = 64  # Logons waiting for them, all connections together
 
 
 def tune_gc() -> None:
@@ -121,26 +125,44 @@ class FixProtocol(asyncio.Protocol):
         if metrics is not None:
             metrics.batch_started()
         conn.data_received(data, time.time())
-        if conn.pending_logon is not None and not self.checking_credentials:
+        if conn.pending_logon is not None and not self.checking_credentials \
+                and conn.close_reason is None:
             self._check_credentials()
         self._after_input()
 
     def _check_credentials(self) -> None:
-        """Hash the Logon's password on a worker thread; read nothing more meanwhile."""
-        assert self.conn is not None and self.conn.pending_logon is not None
+        """Hash the Logon's password on a worker thread; read nothing more meanwhile.
+
+        A few threads of the gateway's own do the hashing, and only so many checks
+        may wait for them: a flood of Logons is refused, not queued without end.
+        """
+        conn = self.conn
+        assert conn is not None and conn.pending_logon is not None
+        gateway = self.gateway
+        if gateway.checks_in_flight >= MAX_CREDENTIAL_CHECKS:
+            log.warning("event=logon_refused reason=too_many_credential_checks peer=%s",
+                        conn.peer)
+            conn.pending_logon = None
+            conn.close_reason = "too many logons being checked; retry later"
+            return
+        gateway.checks_in_flight += 1
         self.checking_credentials = True
         if self.transport is not None:
             self.transport.pause_reading()
-        future = asyncio.get_running_loop().run_in_executor(None,
-                                                            self.conn.pending_logon.verify)
+        future = asyncio.get_running_loop().run_in_executor(gateway.credential_checker,
+                                                            conn.pending_logon.verify)
         future.add_done_callback(self._credentials_checked)
 
     def _credentials_checked(self, future: asyncio.Future[bool]) -> None:
         self.checking_credentials = False
+        self.gateway.checks_in_flight -= 1
         conn = self.conn
         if conn is None or self.closing or future.cancelled() \
                 or self not in self.gateway.connections:  # the peer left meanwhile
             return
+        metrics = self.gateway.metrics
+        if metrics is not None:
+            metrics.batch_started()
         if future.exception() is not None:
             log.error("event=credential_check_error peer=%s error=%r", conn.peer,
                       future.exception())
@@ -278,6 +300,8 @@ class Gateway:
         # Set when what was decided cannot be written ahead (disk full, I/O error):
         # the venue stops and the process exits non-zero (see _fatal).
         self.on_fatal: Callable[[], None] = lambda: None
+        self.credential_checker = ThreadPoolExecutor(CREDENTIAL_THREADS, "fixgw-auth")
+        self.checks_in_flight = 0
 
     def _open_message_logs(self) -> MessageLogs | None:
         cfg = self.settings.logging
@@ -312,12 +336,16 @@ class Gateway:
         replayed = self.order_entry.recover(self.journal.replay(), time.time())
         if any(s.max_open_orders is not None for s in settings.sessions):
             OpenOrders.install(self.order_entry)  # counts from the recovered state on
-        self.journal.mark_committed()
-        self.journal.flush()
+        # Restored reports are stored (stream, then stores) before the journal
+        # says so: a crash in between restores them again at the next start.
         if self.drop_copy is not None:
             self.drop_copy.stream.flush()
+            self.drop_copy.recovered()
+            self.order_entry.restore_copy = None
         for session in self.sessions:
             session.store.flush()
+        self.journal.mark_committed()
+        self.journal.flush()
         log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
                  len(engine.open_orders()))
         if settings.surveillance.enabled:
@@ -354,7 +382,7 @@ class Gateway:
             del self._protocols[session]
 
     def commit(self, origin: FixProtocol | None) -> None:
-        """Write ahead, then speak: journal, then session stores, then sockets."""
+        """Write ahead, then speak: journal, drop-copy stream, session stores, sockets."""
         touched: set[Session] = set()
         journaled = False
         metrics = self.metrics
@@ -563,6 +591,7 @@ class Gateway:
             await self.surveillance.stop()
         if self.mqtt_feed is not None:
             self.mqtt_feed.stop()
+        self.credential_checker.shutdown(wait=False, cancel_futures=True)
         if self.metrics is not None:
             await self.metrics.stop()
         if self.message_logs is not None:

@@ -60,6 +60,7 @@ class SurveillanceMonitor:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="surveillance",
                                             initializer=_lower_priority)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     def observe(self, command: Command, events: list[Event], now: float) -> None:
         """The `OrderEntry.observers` hook (hot path: appends one row per item)."""
@@ -97,7 +98,9 @@ class SurveillanceMonitor:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.interval)
+                return  # stop(): it runs the last evaluation itself
             try:
                 await self.evaluate()
             except Exception:  # surveillance must never stop the venue
@@ -106,7 +109,10 @@ class SurveillanceMonitor:
     async def stop(self) -> None:
         """Stop the interval task; one last evaluation catches the final rows."""
         if self._task is not None:
-            self._task.cancel()
+            # Not cancelled: an evaluation in progress has taken its rows and
+            # must deliver its alerts; the loop ends at its next wait.
+            self._stopping.set()
+            await self._task
             self._task = None
         try:
             await self.evaluate()

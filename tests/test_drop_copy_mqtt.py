@@ -256,3 +256,42 @@ async def test_drop_copy_lag_and_mqtt_state_in_metrics(broker: Broker, tmp_path:
     assert lag == {"FIXGW-DC1": 0, "FIXGW-DC2": head, "FIXGW-DC3": head,
                    "FIXGW-DCLIVE": head, "mqtt": 0}
     assert samples[("fixgw_mqtt_connected", (("broker", f"127.0.0.1:{broker.port}"),))] == 1
+
+
+async def test_bad_replay_requests_do_not_stop_the_feed(broker: Broker, tmp_path: Path) -> None:
+    import aiomqtt
+
+    data = tmp_path / "data"
+    gw = Gateway(with_mqtt(data, host="127.0.0.1", port=broker.port))
+    await gw.start()
+    records: list[DropCopyRecord] = []
+    stop = asyncio.Event()
+    tracker = GapTracker()
+    subscriber = asyncio.create_task(
+        follow(gw.settings.drop_copy.mqtt, records.append, stop=stop, tracker=tracker))
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="hostile") as bad:
+            for payload in (b"not json", b'{"from": 1e400, "reply_to": "x"}',
+                            b'{"from": 1, "reply_to": "#"}', b'{"from": 1, "reply_to": ""}',
+                            b'{"from": 1}', b'{"from": 1, "reply_to": 7}'):
+                await bad.publish("fixgw/dropcopy/replay", payload, qos=1)
+        clients = [await Peer.log_on(gw.port, c) for c in CLIENTS]
+        await heavy_trading(clients, 5)
+        head = len(stream_entries(data))
+        await collect_until(tracker, head, records, stop)
+        await asyncio.wait_for(subscriber, 10)
+        assert gw.mqtt_feed is not None and gw.mqtt_feed.connected
+        # The replay service itself is still there: a good request is answered.
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="good") as good:
+            await good.subscribe("test/replies", qos=1)
+            await good.publish("fixgw/dropcopy/replay",
+                               b'{"from": 2, "to": 3, "reply_to": "test/replies"}', qos=1)
+            messages = aiter(good.messages)
+            answers = [DropCopyRecord.model_validate_json(bytes(
+                (await asyncio.wait_for(anext(messages), 10)).payload))  # type: ignore[arg-type]
+                for _ in range(2)]
+        assert [a.seq for a in answers] == [2, 3]
+    finally:
+        stop.set()
+        await gw.stop(drain_timeout=0.5)
+    assert [r.seq for r in records] == list(range(1, head + 1))

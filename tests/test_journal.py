@@ -149,3 +149,30 @@ def test_fsync_policies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         journal.flush()
     expected = {FsyncPolicy.BATCH: 3, FsyncPolicy.INTERVAL: 1, FsyncPolicy.NONE: 0}[policy]
     assert len(calls) == expected
+
+
+def test_a_commit_mark_is_written_only_after_new_commands(tmp_path: Path) -> None:
+    """An idle venue commits every tick: that must not append marks without end."""
+    path = tmp_path / "journal.dat"
+    journal = CommandJournal(path, fsync=FsyncPolicy.NONE)
+    journal.append(COMMANDS[0])
+    for _ in range(5):  # five commit cycles, one command
+        journal.mark_committed()
+        journal.flush()
+    assert journal.records == 2 and not journal.pending
+    size = path.stat().st_size
+    journal.mark_committed()
+    journal.flush()
+    assert path.stat().st_size == size
+    journal.close()
+    # Replaying an uncommitted tail leaves it to be marked once its reports are stored.
+    tail = CommandJournal(path, fsync=FsyncPolicy.NONE)
+    tail.append(COMMANDS[1])
+    tail.flush()
+    tail.close()
+    again = CommandJournal(path, fsync=FsyncPolicy.NONE)
+    assert [e.committed for e in again.replay()] == [True, False]
+    again.mark_committed()
+    again.flush()
+    again.close()
+    assert [e.committed for e in CommandJournal(path).replay()] == [True, True]

@@ -117,8 +117,8 @@ class Connection:
 
     def tick(self, now: float, logon_timeout: float) -> None:
         if self.session is None:
-            if self.close_reason is None and self.pending_logon is None \
-                    and now - self.opened_at >= logon_timeout:
+            # The logon timeout runs on while credentials are being checked.
+            if self.close_reason is None and now - self.opened_at >= logon_timeout:
                 self.close_reason = "no Logon received"
             return
         self.session.tick(now)
