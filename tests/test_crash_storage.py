@@ -58,8 +58,8 @@ def limit_file_size(limit: int) -> Callable[[], None]:
         (24 * 1024, "drop-copy stream write failed", True),
         # Without it, session stores outgrow the journal: a store write fails first.
         (24 * 1024, "session store write failed", False),
-        # Room for the Logon replies but not for the first journaled order.
-        (160, "engine journal write failed", True),
+        # Room for the Logon replies (~90 bytes) but not for one journaled order (~105).
+        (100, "engine journal write failed", True),
     ],
 )
 def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
