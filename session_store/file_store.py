@@ -32,9 +32,9 @@ from pathlib import Path
 
 from session_store.background_sync import BackgroundSyncer
 from session_store.base import FsyncPolicy
+from session_store.files import INDEX, StoreReader, write_all
 from session_store.inbound_log import InboundLog
 
-_INDEX = struct.Struct("<QQI")  # seq, offset, length
 _SLOT = struct.Struct("<QQQ")  # counter, next sender, next target
 _SLOT_SIZE = 32  # _SLOT + crc32 + padding
 
@@ -90,15 +90,15 @@ class FileStore:
         self._read_seqnums()
         self._dat_size = os.fstat(self._dat).st_size
         idx_size = os.fstat(self._idx).st_size
-        count = idx_size // _INDEX.size
+        count = idx_size // INDEX.size
         # Drop index records whose message bytes never made it to disk.
         while count:
             seq, offset, length = self._index_record(count - 1)
             if offset + length <= self._dat_size:
                 break
             count -= 1
-        if count * _INDEX.size != idx_size:
-            os.ftruncate(self._idx, count * _INDEX.size)
+        if count * INDEX.size != idx_size:
+            os.ftruncate(self._idx, count * INDEX.size)
         self._count = count
         if count:
             seq, offset, length = self._index_record(count - 1)
@@ -122,7 +122,7 @@ class FileStore:
         self._counter, self.next_sender_seq, self.next_target_seq = best
 
     def _index_record(self, i: int) -> tuple[int, int, int]:
-        return _INDEX.unpack(os.pread(self._idx, _INDEX.size, i * _INDEX.size))
+        return INDEX.unpack(os.pread(self._idx, INDEX.size, i * INDEX.size))
 
     def _write_meta(self) -> None:
         """Replace meta.json atomically: write a temporary file, fsync, rename."""
@@ -139,7 +139,7 @@ class FileStore:
         offset = self._dat_size + self._pending_bytes
         self._pending_bytes += len(raw)
         self._pending_dat.append(raw)
-        self._pending_idx.append(_INDEX.pack(seq, offset, len(raw)))
+        self._pending_idx.append(INDEX.pack(seq, offset, len(raw)))
         self._pending_seqs.append(seq)
 
     def append_inbound(self, raw: bytes, now: float) -> None:
@@ -174,8 +174,8 @@ class FileStore:
         if self._pending_dat:
             data = b"".join(self._pending_dat)
             try:
-                _write_all(self._dat, data)
-                _write_all(self._idx, b"".join(self._pending_idx))
+                write_all(self._dat, data)
+                write_all(self._idx, b"".join(self._pending_idx))
             except OSError:
                 self._truncate_to_committed()
                 raise
@@ -198,7 +198,7 @@ class FileStore:
     def _truncate_to_committed(self) -> None:
         with contextlib.suppress(OSError):
             os.ftruncate(self._dat, self._dat_size)
-            os.ftruncate(self._idx, self._count * _INDEX.size)
+            os.ftruncate(self._idx, self._count * INDEX.size)
         if self._inbound is not None:
             self._inbound.truncate_to_committed()
 
@@ -304,15 +304,11 @@ def read_outbound(directory: Path) -> Iterator[tuple[int, bytes]]:
     """(seq, raw) of a store directory's whole messages, read-only (a live gateway may
     be writing: a torn tail is left out, never trimmed)."""
     try:
-        index = (directory / "messages.idx").read_bytes()
-        data = (directory / "messages.dat").read_bytes()
+        reader = StoreReader(directory)
     except FileNotFoundError:
         return
-    for i in range(len(index) // _INDEX.size):
-        seq, offset, length = _INDEX.unpack_from(index, i * _INDEX.size)
-        if offset + length > len(data):
-            return
-        yield seq, data[offset : offset + length]
+    with reader:
+        yield from reader
 
 
 class _IndexView:
@@ -326,10 +322,3 @@ class _IndexView:
 
     def __getitem__(self, i: int) -> int:
         return self._store._index_record(i)[0]
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]

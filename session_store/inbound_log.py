@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from session_store.files import write_all
+
 INBOUND_DAT = "inbound.dat"
 INBOUND_IDX = "inbound.idx"
 RECORD = struct.Struct("<dQQI")  # receive time, next outbound seq, offset, length
@@ -62,8 +64,8 @@ class InboundLog:
 
     def write(self) -> None:
         """Write what is pending (kept pending until `committed()`)."""
-        _write_all(self.dat, b"".join(self._pending_dat))
-        _write_all(self.idx, b"".join(self._pending_idx))
+        write_all(self.dat, b"".join(self._pending_dat))
+        write_all(self.idx, b"".join(self._pending_idx))
 
     def committed(self) -> None:
         self._dat_size += self._pending_bytes
@@ -124,10 +126,3 @@ def read_inbound(directory: Path) -> Iterator[InboundRecord]:
         if offset + length > len(data):
             return  # a torn tail: the rest was never acknowledged
         yield InboundRecord(received, next_out, data[offset : offset + length])
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
