@@ -212,14 +212,17 @@ class FileStore:
     def _maybe_fsync(self) -> None:
         if self.fsync_policy is FsyncPolicy.NONE:
             return
+        # Only what recovery and resends need; the inbound log (for replay) is
+        # synced when the store closes.
+        durable = (self._dat, self._idx, self._seq)
         if self._syncer is not None:
-            self._syncer.mark(*self._fds())
+            self._syncer.mark(*durable)
             return
         now = time.monotonic()
         due = now - self._last_fsync >= self.fsync_interval
         if self.fsync_policy is FsyncPolicy.INTERVAL and not due:
             return
-        for fd in self._fds():
+        for fd in durable:
             os.fsync(fd)
         self._last_fsync = now
 
