@@ -39,7 +39,7 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as mqtt
 
-from drop_copy.record import record_dict, topic_for
+from drop_copy.record import field_names, record_dict, topic_for
 from drop_copy.stream import StreamReader, stream_directory
 from fix_gateway.config import MqttSettings
 from fix_gateway.dictionary import Dictionary
@@ -100,7 +100,7 @@ def make_client(settings: MqttSettings, identifier: str | None = None) -> aiomqt
 class Publisher:
     def __init__(self, settings: MqttSettings, data_dir: Path, dictionary: Dictionary) -> None:
         self.settings = settings
-        self.dictionary = dictionary
+        self.names = field_names(dictionary)
         self.stream_dir = stream_directory(data_dir)
         self.ack_file = ack_path(data_dir)
         self.acked = self._load_ack()  # last seq the broker acknowledged
@@ -126,7 +126,7 @@ class Publisher:
         prefix = self.settings.topic_prefix
         out = []
         for seq, raw in entries:
-            record = record_dict(seq, raw, self.dictionary)
+            record = record_dict(seq, raw, self.names)
             out.append((topic_for(prefix, record), json.dumps(record, separators=(",", ":"))))
         return out
 

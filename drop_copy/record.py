@@ -42,17 +42,21 @@ class DropCopyRecord(BaseModel):
 
     @classmethod
     def from_report(cls, seq: int, raw: bytes, dictionary: Dictionary) -> DropCopyRecord:
-        return cls.model_validate(record_dict(seq, raw, dictionary))
+        return cls.model_validate(record_dict(seq, raw, field_names(dictionary)))
 
 
-def record_dict(seq: int, raw: bytes, dictionary: Dictionary) -> dict[str, Any]:
+def field_names(dictionary: Dictionary) -> dict[int, str]:
+    """Tag -> FIX field name, for `record_dict`."""
+    return {tag: f.name for tag, f in dictionary.fields.items()}
+
+
+def record_dict(seq: int, raw: bytes, names: dict[int, str]) -> dict[str, Any]:
     """The record as plain JSON-ready values (the publisher's fast path: it skips
     model validation, the tests check its output against `DropCopyRecord`)."""
     parsed = parse_fields(raw)
     if parsed is None:
         raise ValueError(f"drop-copy entry {seq} is not a FIX message")
     tags, values = parsed
-    names = _names(dictionary)
     fields = {names.get(tag) or str(tag): value.decode("latin-1")
               for tag, value in zip(tags, values, strict=True) if tag not in _FRAMING}
     sender = fields.get("SenderCompID", "")
@@ -68,16 +72,6 @@ def record_dict(seq: int, raw: bytes, dictionary: Dictionary) -> dict[str, Any]:
         "fields": fields,
         "raw": raw.decode("latin-1"),
     }
-
-
-_NAMES: dict[int, dict[int, str]] = {}
-
-
-def _names(dictionary: Dictionary) -> dict[int, str]:
-    names = _NAMES.get(id(dictionary))
-    if names is None:
-        names = _NAMES[id(dictionary)] = {tag: f.name for tag, f in dictionary.fields.items()}
-    return names
 
 
 def topic_for(prefix: str, record: DropCopyRecord | dict[str, Any]) -> str:
