@@ -271,7 +271,8 @@ async def start_embedded_broker(host: str, port: int) -> Any:
     """An amqtt broker on this event loop, for a newcomer's `make run`."""
     from amqtt.broker import Broker
 
-    logging.getLogger("amqtt").setLevel(logging.WARNING)
+    for noisy in ("amqtt", "transitions"):  # the broker and its state machines
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     broker = Broker({
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin":
