@@ -21,17 +21,22 @@ def _settings(args: argparse.Namespace) -> GatewaySettings | None:
     except ConfigError as exc:
         print(f"fixgw: {exc}", file=sys.stderr)
         return None
-    if getattr(args, "data_dir", None) is not None:
-        settings = settings.model_copy(update={
-            "store": settings.store.model_copy(update={"data_dir": args.data_dir})})
-    return settings
+    return settings.with_data_dir(getattr(args, "data_dir", None))
+
+
+def _broker(text: str) -> tuple[str, int]:
+    """--broker HOST[:PORT] (1883 by default); argparse reports a bad one."""
+    host, _, port = text.partition(":")
+    if not host or not (port or "1883").isdigit() or not 0 < int(port or 1883) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST[:PORT], got {text!r}")
+    return host, int(port or 1883)
 
 
 def _mqtt(settings: GatewaySettings, args: argparse.Namespace) -> MqttSettings:
     mqtt = settings.drop_copy.mqtt
     if getattr(args, "broker", None):
-        host, _, port = args.broker.partition(":")
-        mqtt = mqtt.model_copy(update={"host": host, "port": int(port or 1883)})
+        host, port = args.broker
+        mqtt = mqtt.model_copy(update={"host": host, "port": port})
     return mqtt
 
 
@@ -204,20 +209,20 @@ def add_dropcopy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     replay.add_argument("--to", type=int, default=None, metavar="M")
     replay.add_argument("--publish", action="store_true",
                         help="publish to the configured broker instead of printing")
-    replay.add_argument("--broker", help="HOST[:PORT], overriding the config")
+    replay.add_argument("--broker", type=_broker, help="HOST[:PORT], overriding the config")
     replay.set_defaults(func=cmd_replay)
 
     tail = dsub.add_parser("tail", help="follow the MQTT feed in sequence order")
     common(tail)
     tail.add_argument("--from", dest="from_seq", type=int, default=1, metavar="N")
-    tail.add_argument("--broker", help="HOST[:PORT], overriding the config")
+    tail.add_argument("--broker", type=_broker, help="HOST[:PORT], overriding the config")
     tail.add_argument("--json", action="store_true", help="print whole JSON records")
     tail.add_argument("--count", type=int, default=0, help="stop after this many records")
     tail.set_defaults(func=cmd_tail)
 
     publish = dsub.add_parser("publish", help="run the MQTT publisher as its own process")
     common(publish)
-    publish.add_argument("--broker", help="HOST[:PORT], overriding the config")
+    publish.add_argument("--broker", type=_broker, help="HOST[:PORT], overriding the config")
     publish.set_defaults(func=cmd_publish)
 
     broker = dsub.add_parser("broker", help="run the embedded MQTT broker alone")

@@ -53,14 +53,10 @@ async def _serve(settings: GatewaySettings) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
-        settings = load_settings(args.config)
-        if args.port is not None or args.data_dir is not None:
-            overrides = {}
-            if args.port is not None:
-                overrides["listen"] = settings.listen.model_copy(update={"port": args.port})
-            if args.data_dir is not None:
-                overrides["store"] = settings.store.model_copy(update={"data_dir": args.data_dir})
-            settings = settings.model_copy(update=overrides)
+        settings = load_settings(args.config).with_data_dir(args.data_dir)
+        if args.port is not None:
+            settings = settings.model_copy(
+                update={"listen": settings.listen.model_copy(update={"port": args.port})})
     except ConfigError as exc:
         print(f"fixgw: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -378,6 +378,13 @@ class GatewaySettings(BaseSettings):
             seen.add(key)
         return self
 
+    def with_data_dir(self, data_dir: Path | None) -> GatewaySettings:
+        """These settings with `store.data_dir` replaced (a --data-dir option), if given."""
+        if data_dir is None:
+            return self
+        return self.model_copy(update={"store": self.store.model_copy(
+            update={"data_dir": data_dir})})
+
     @model_validator(mode="after")
     def _drop_copy_targets(self) -> GatewaySettings:
         order_entry = {(s.sender_comp_id, s.target_comp_id) for s in self.sessions
