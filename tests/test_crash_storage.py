@@ -87,8 +87,8 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
             for client in clients:
                 with contextlib.suppress(ConnectionError):
                     await client.drain(quiet=0.2)
-            if any(c.peer is None or c.peer.reader.at_eof() for c in clients):
-                await asyncio.to_thread(full.proc.wait, 10)  # cut off: it is stopping
+            if any(_cut_off(c) for c in clients):
+                await asyncio.to_thread(full.proc.wait, 10)  # it is stopping
         return -1
 
     try:
@@ -110,6 +110,12 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
         assert_views_match_engine(views, again.state(tmp_path / "data"))
     finally:
         assert again.stop() == 0
+
+
+def _cut_off(client: LoadClient) -> bool:
+    """The gateway closed this line: a FIN (EOF) or, when it aborts, a reset."""
+    peer = client.peer
+    return peer is None or peer.reader.at_eof() or peer.reader.exception() is not None
 
 
 def _without_dac_override() -> None:
