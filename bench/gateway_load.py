@@ -217,13 +217,15 @@ def _pinned(cpus: set[int] | None):
     return lambda: os.sched_setaffinity(0, cpus)
 
 
-def proc_cpu_seconds(pid: int, tid: int | None = None) -> float:
-    """utime + stime so far of a process (all its threads), or of one of its threads."""
+def proc_cpu_seconds(pid: int, tid: int | None = None, kernel_only: bool = False) -> float:
+    """utime + stime (or stime alone) so far of a process (all its threads), or of one
+    of its threads."""
     path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
     try:
         with open(path) as f:
             parts = f.read().rsplit(")", 1)[1].split()
-        return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = int(parts[12]) + (0 if kernel_only else int(parts[11]))
+        return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return float("nan")
 
@@ -252,16 +254,17 @@ class CpuMeter:
         self.pid, self.cpus = pid, cpus
         self.start = self._read()
 
-    def _read(self) -> tuple[float, float, float, float]:
+    def _read(self) -> tuple[float, float, float, float, float]:
         return (time.monotonic(), proc_cpu_seconds(self.pid), proc_cpu_seconds(self.pid, self.pid),
-                cpu_busy_seconds(self.cpus))
+                cpu_busy_seconds(self.cpus), proc_cpu_seconds(self.pid, self.pid, True))
 
     def report(self, answered: int) -> str:
-        t1, p1, m1, c1 = self._read()
-        t0, p0, m0, c0 = self.start
+        t1, p1, m1, c1, k1 = self._read()
+        t0, p0, m0, c0, k0 = self.start
         wall = max(t1 - t0, 1e-9)
         text = (f"gateway CPU {100 * (p1 - p0) / wall:.0f}% of one core (event-loop thread "
-                f"{100 * (m1 - m0) / wall:.0f}%)")
+                f"{100 * (m1 - m0) / wall:.0f}%, of it in the kernel "
+                f"{100 * (k1 - k0) / wall:.0f}%)")
         if self.cpus:
             others = (c1 - c0) - (p1 - p0)
             text += f", other work on its CPU {100 * max(others, 0) / wall:.0f}%"
@@ -789,6 +792,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", nargs="?", const="pyspy", choices=["pyspy", "cprofile"],
                     help="also profile the gateway during a max-throughput run "
                          "(py-spy by default)")
+    ap.add_argument("--profile-paced", action="store_true",
+                    help="profile the fixed-rate run (--rate, --duration) instead")
     ap.add_argument("--orders", type=int, help="orders for the throughput run (200,000)")
     ap.add_argument("--window", type=int, default=500, help="max unanswered orders, all "
                     "sessions together, for the throughput run (500)")
@@ -948,11 +953,19 @@ def main(argv: list[str] | None = None) -> int:
                 run_client(client, gw.host, gw.port, "max", window, w_paths, stream_objs=w_objs)
                 if args.profile == "pyspy":
                     gw.start_pyspy()
-                p_paths, p_objs = streams("P", n_orders, 4)
-                r = run_client(client, gw.host, gw.port, "max", window, p_paths,
-                               stream_objs=p_objs)
-                print(f"\nunder the profiler ({args.profile}): {r['orders_per_s']:,.0f} "
-                      f"orders/s ({r['orders']:,} orders, window {window * len(sessions)})")
+                if args.profile_paced:
+                    p_paths, p_objs = streams("P", paced_orders, 4)
+                    r = run_client(client, gw.host, gw.port, "paced", paced_window, p_paths,
+                                   rate=args.rate, stream_objs=p_objs)
+                    print(f"\nunder the profiler ({args.profile}), paced at "
+                          f"{args.rate:,.0f}/s: p50/p99 "
+                          f"{fmt_lat(r, ('p50_us', 'p99_us'))} us")
+                else:
+                    p_paths, p_objs = streams("P", n_orders, 4)
+                    r = run_client(client, gw.host, gw.port, "max", window, p_paths,
+                                   stream_objs=p_objs)
+                    print(f"\nunder the profiler ({args.profile}): {r['orders_per_s']:,.0f} "
+                          f"orders/s ({r['orders']:,} orders, window {window * len(sessions)})")
                 spy_out = gw.stop_pyspy() if args.profile == "pyspy" else ""
             finally:
                 rc, err = gw.stop()
