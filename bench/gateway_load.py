@@ -881,11 +881,18 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['orders_per_s']:,.0f}", flush=True)
             with responder("python", client, gw_cpus) as (host, port):
                 r = run_client(client, host, port, "max", window, t_paths, stream_objs=t_objs)
-            print(f"bare uvloop Python responder (template ER, no FIX logic) orders/s (window "
-                  f"{window * len(sessions)}, {r['answered']:,} orders): "
-                  f"{r['orders_per_s']:,.0f}"
-                  + ("" if client else "  <- also the ceiling of the Python load client"),
-                  flush=True)
+                print(f"bare uvloop Python responder (template ER, no FIX logic) orders/s "
+                      f"(window {window * len(sessions)}, {r['answered']:,} orders): "
+                      f"{r['orders_per_s']:,.0f}"
+                      + ("" if client else "  <- also the ceiling of the Python load client"),
+                      flush=True)
+                # The latency floor of this machine: the same pacing, no FIX logic.
+                f_paths, f_objs = streams("F", paced_orders, 5)
+                r = run_client(client, host, port, "paced", paced_window, f_paths,
+                               rate=args.rate, stream_objs=f_objs)
+                print(f"bare uvloop Python responder ack latency p50/p99/p99.9/max at "
+                      f"{args.rate:,.0f} orders/s: "
+                      f"{fmt_lat(r, ('p50_us', 'p99_us', 'p999_us', 'max_us'))} us", flush=True)
 
         # The gateway.
         extra, side = drop_copy_setup(args.drop_copy, workdir, client_cpus)
