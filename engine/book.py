@@ -154,6 +154,15 @@ class Level:
             order = order.next
         return out
 
+    def count(self) -> int:
+        """How many orders wait at this price (a walk, for metrics; nothing built)."""
+        n = 0
+        order = self.head
+        while order is not None:
+            n += 1
+            order = order.next
+        return n
+
 
 class BookSide:
     """Bids or asks. Keys are `sign * price` so the best level is the lowest key."""
@@ -306,6 +315,12 @@ class OrderBook:
         if len(fired) > 1:
             fired.sort(key=_order_id)
         return fired
+
+    def live_count(self) -> int:
+        """Resting orders plus waiting stops, without listing them."""
+        resting = sum(level.count() for side in (self.bids, self.asks)
+                      for level in side.levels.values())
+        return resting + len(self.stops)
 
     def resting_orders(self) -> list[Order]:
         """Every resting order, bids then asks, each side best level first, FIFO within."""

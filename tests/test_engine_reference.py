@@ -329,6 +329,9 @@ def test_fast_engine_matches_reference_and_keeps_invariants(
     assert fast.open_orders() == reference.open_orders()
     for symbol in ("X", "Y"):
         assert fast.book(symbol).depth(3) == reference.book(symbol).depth(3)
+        # What /metrics reports as open orders per symbol, counted without snapshots.
+        assert fast.book(symbol).live_count() == sum(
+            o.symbol == symbol for o in reference.open_orders())
     # Replaying the same commands into a fresh engine gives the same state.
     replay = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY, **options)
     for command in commands:

@@ -190,11 +190,9 @@ class GatewayCollector(Collector):
         open_orders = GaugeMetricFamily("fixgw_open_orders",
                                         "Live orders (resting and waiting stops), by symbol",
                                         labels=["symbol"])
-        per_symbol = dict.fromkeys(order_entry.instruments, 0)
-        for order in engine.open_orders():
-            per_symbol[order.symbol] = per_symbol.get(order.symbol, 0) + 1
-        for symbol, n in per_symbol.items():
-            open_orders.add_metric([symbol], n)
+        # Counted in the books, not from snapshots: a scrape runs on the event loop.
+        for symbol in order_entry.instruments:
+            open_orders.add_metric([symbol], engine.book(symbol).live_count())
         yield open_orders
         levels = GaugeMetricFamily("fixgw_book_levels", "Price levels in the book",
                                    labels=["symbol", "side"])
