@@ -160,6 +160,11 @@ def new_order_error(
             REJ_INCORRECT_QUANTITY,
             f"order quantity {qty} is not a multiple of the lot size {lot}",
         )
+    if qty > instrument.max_qty:
+        return (
+            REJ_INCORRECT_QUANTITY,
+            f"order quantity {qty} exceeds the maximum order quantity {instrument.max_qty}",
+        )
     price = cmd.price
     stop_price = cmd.stop_price
     if instrument.band_low is not None or instrument.band_high is not None:
@@ -238,6 +243,8 @@ def replace_error(
         return f"order quantity {qty} must be positive"
     if qty % lot:
         return f"order quantity {qty} is not a multiple of the lot size {lot}"
+    if qty > instrument.max_qty:
+        return f"order quantity {qty} exceeds the maximum order quantity {instrument.max_qty}"
     if cmd.price is not None:
         if not has_limit_price:
             return "the order has no limit price to change"
@@ -294,6 +301,7 @@ def instrument_record(instrument: Instrument) -> dict[str, Any]:
         "lot_size": instrument.lot_size,
         "band_low": instrument.band_low,
         "band_high": instrument.band_high,
+        "max_qty": instrument.max_qty,
     }
 
 
@@ -323,12 +331,14 @@ class MatchingEngine:
         if done_orders_kept < 0:
             raise ValueError(f"done_orders_kept must be >= 0, got {done_orders_kept}")
         self._instruments = {i.symbol: i for i in instruments}
-        # symbol -> (lot size, lowest, highest accepted price) for the fast order check.
+        # symbol -> (lot size, lowest, highest accepted price, largest quantity) for
+        # the fast order check.
         self._quick_check = {
             i.symbol: (
                 i.lot_size,
                 -_NO_LIMIT if i.band_low is None else i.band_low,
                 _NO_LIMIT if i.band_high is None else i.band_high,
+                i.max_qty,
             )
             for i in self._instruments.values()
         }
@@ -445,7 +455,7 @@ class MatchingEngine:
         if (
             band is None or ord_type is not LIMIT or stop_price is not None or min_qty
             or max_floor or tif is GTD or ids is None or cl_ord_id in ids or price is None
-            or qty <= 0 or qty % band[0] or price < band[1] or price > band[2]
+            or qty <= 0 or qty % band[0] or price < band[1] or price > band[2] or qty > band[3]
         ):  # fmt: skip
             error = new_order_error(
                 cmd, self._instruments.get(symbol), _NO_IDS if ids is None else ids

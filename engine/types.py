@@ -83,6 +83,13 @@ RESPONSE_TO_CANCEL = 1
 RESPONSE_TO_REPLACE = 2
 
 
+# The widest numbers the venue takes in: every order quantity and every price in
+# ticks fits a signed 64-bit column (surveillance) with room for sums, and is a
+# JSON number that JavaScript reads exactly (drop-copy records).
+MAX_ORDER_QTY = 10**12
+MAX_PRICE_TICKS = 10**15
+
+
 class Instrument(NamedTuple):
     """A tradable symbol. `tick_size` is the price increment as a Decimal."""
 
@@ -91,6 +98,7 @@ class Instrument(NamedTuple):
     lot_size: int = 1
     band_low: int | None = None  # lowest accepted limit/stop price, in ticks
     band_high: int | None = None  # highest accepted limit/stop price, in ticks
+    max_qty: int = 1_000_000_000  # largest order quantity (a fat-finger limit)
 
 
 # --- commands -------------------------------------------------------------------

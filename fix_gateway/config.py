@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
 
-from engine.types import Instrument, StpMode
+from engine.types import MAX_ORDER_QTY, Instrument, StpMode
 from fix_gateway import auth
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, ValidationPolicy
 from fix_gateway.session.config import SessionConfig
@@ -149,6 +149,8 @@ class InstrumentSettings(_Strict):
     lot_size: int = Field(1, ge=1)
     band_low: Decimal | None = Field(None, description="lowest accepted price, if any")
     band_high: Decimal | None = Field(None, description="highest accepted price, if any")
+    max_qty: int = Field(1_000_000_000, ge=1, le=MAX_ORDER_QTY,
+                         description="largest order quantity accepted (a fat-finger limit)")
 
     @model_validator(mode="after")
     def _band_on_tick(self) -> InstrumentSettings:
@@ -159,6 +161,8 @@ class InstrumentSettings(_Strict):
         if self.band_low is not None and self.band_high is not None \
                 and self.band_low > self.band_high:
             raise ValueError("band_low is greater than band_high")
+        if self.max_qty < self.lot_size:
+            raise ValueError(f"max_qty {self.max_qty} is below lot_size {self.lot_size}")
         return self
 
     def to_instrument(self) -> Instrument:
@@ -166,7 +170,7 @@ class InstrumentSettings(_Strict):
             return None if value is None else int(value / self.tick_size)
 
         return Instrument(self.symbol, self.tick_size, self.lot_size, ticks(self.band_low),
-                          ticks(self.band_high))
+                          ticks(self.band_high), self.max_qty)
 
 
 class EngineSettings(_Strict):

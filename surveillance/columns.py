@@ -140,6 +140,11 @@ class EventColumns:
     def __len__(self) -> int:
         return len(self._rows) // NCOL
 
+    def drop_partial_row(self) -> None:
+        """After a failed `observe`: cut a row that was only partly appended."""
+        rows = self._rows
+        del rows[len(rows) - len(rows) % NCOL:]
+
     def take(self) -> tuple[array, list[str], list[str]]:
         """Hand over the rows so far (O(1)); convert them with `Batch.from_rows`."""
         rows, self._rows = self._rows, array("q")

@@ -57,6 +57,7 @@ class SurveillanceMonitor:
         self.columns = EventColumns()
         self.sink = AlertSink(alerts_path(data_dir))
         self.evaluations = 0
+        self.rows_lost = 0  # commands the columns could not take (see observe)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="surveillance",
                                             initializer=_lower_priority)
         self._task: asyncio.Task[None] | None = None
@@ -64,7 +65,16 @@ class SurveillanceMonitor:
 
     def observe(self, command: Command, events: list[Event], now: float) -> None:
         """The `OrderEntry.observers` hook (hot path: appends one row per item)."""
-        self.columns.observe(command, events, now)
+        try:
+            self.columns.observe(command, events, now)
+        except Exception:
+            # A value the columns cannot hold: lose this command's rows, keep the
+            # columns aligned, never stop order handling for the analytics.
+            self.columns.drop_partial_row()
+            self.rows_lost += 1
+            if self.rows_lost == 1 or self.rows_lost % 1000 == 0:
+                log.exception("event=surveillance_row_lost lost=%d command=%r",
+                              self.rows_lost, command)
 
     @property
     def alert_counts(self) -> dict[str, int]:

@@ -55,6 +55,7 @@ def make_settings(data_dir: Path) -> GatewaySettings:
             {"symbol": "GLOBEX", "tick_size": "0.05"},
             {"symbol": "BANDED", "tick_size": "0.01", "band_low": "90", "band_high": "110"},
             {"symbol": "LOTS", "tick_size": "0.01", "lot_size": 100},
+            {"symbol": "CAPPED", "tick_size": "0.01", "max_qty": 1000},
         ],
         "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": c} for c in CLIENTS],
     })  # fmt: skip
@@ -546,6 +547,36 @@ async def test_reject_quantity_not_positive_or_not_a_lot(
     assert "lot" in f[58]
     await one.order("OK", "buy", 200, "LOTS", "10.00")
     assert (await one.er("0"))[11] == "OK"
+
+
+async def test_reject_quantity_or_price_beyond_range_or_instrument_maximum(
+    gateway: Gateway, traders: tuple[Trader, Trader, Trader],
+) -> None:
+    """Numbers too large for the venue are refused at the boundary (they once broke the
+    surveillance columns and the connection); each instrument has its own maximum."""
+    one, _, _ = traders
+    await one.order("X1", "buy", "9" * 23, "ACME", "10.00")
+    f = await _rejected(one, "X1", "13")
+    assert "range" in f[58] and f[38] == "0", f
+    await one.order("X2", "buy", 100, "ACME", "9" * 26 + ".00")
+    f = await _rejected(one, "X2", "99")
+    assert "price range" in f[58], f
+    await one.order("X3", "buy", 100, "ACME", "10.00", "2", (110, "9" * 20))
+    assert "MinQty(110)" in (await _rejected(one, "X3", "13"))[58]
+    await one.order("X4", "buy", 1001, "CAPPED", "10.00")
+    f = await _rejected(one, "X4", "13")
+    assert "maximum order quantity 1000" in f[58], f
+    await one.order("OK", "buy", 1000, "CAPPED", "10.00")
+    new = await one.er("0")
+    # A replace past the range or the maximum is refused; the order stays as it was.
+    for cl_ord_id, qty, words in (("OK2", 10**24, "range"), ("OK3", 2000, "maximum")):
+        await one.replace(cl_ord_id, "OK", "CAPPED", "buy", qty, "10.00")
+        rej = fields(await one.next("9"))
+        assert (rej[37], rej[39], rej[434]) == (new[37], "0", "2") and words in rej[58], rej
+    await one.send("H", (11, "OK"), (55, "CAPPED"), (54, "1"))
+    assert (await one.er("I"))[38] == "1000"
+    await one.alive()
+    assert gateway.surveillance is not None and gateway.surveillance.rows_lost == 0
 
 
 async def test_reject_duplicate_cl_ord_id(traders: tuple[Trader, Trader, Trader]) -> None:

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.types import Side, TimeInForce
+from engine.types import NewOrder, OrdType, Side, TimeInForce
 from surveillance.alerts import Alert
 from surveillance.batch import apply_overrides
-from surveillance.columns import NCOL, Batch
+from surveillance.columns import NCOL, QTY, Batch
 from surveillance.detectors import run_detectors
 from surveillance.evaluator import Evaluator
 from surveillance.monitor import SurveillanceMonitor
@@ -173,6 +173,19 @@ def test_monitor_fed_in_slices_writes_each_alert_once(tmp_path: Path,
     assert [a.key for a in seen] == [a.key for a in written]
     assert monitor.alert_counts["wash_trade"] == 2
     assert sum(monitor.alert_counts.values()) == len(written)
+
+
+def test_monitor_keeps_columns_aligned_when_a_command_does_not_fit(tmp_path: Path) -> None:
+    """A value beyond int64 loses that command's rows, not the alignment of the rest."""
+    monitor = SurveillanceMonitor(SETTINGS.model_copy(update={"worker": "thread"}), tmp_path)
+    order = NewOrder(10**18, "S", "ACC", "A", "ACME", Side.BUY, OrdType.LIMIT, 10, 1000, None,
+                     TimeInForce.DAY, None, 0, 0)
+    monitor.observe(order, [], 0.0)
+    monitor.observe(order._replace(cl_ord_id="B", qty=10**30), [], 0.0)  # fails mid-row
+    monitor.observe(order._replace(cl_ord_id="C"), [], 0.0)
+    assert monitor.rows_lost == 1
+    cols = monitor.columns.batch().cols
+    assert cols.shape == (NCOL, 2) and list(cols[QTY]) == [10, 10]
 
 
 def test_monitor_trims_history_without_false_alerts(tmp_path: Path) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal, Entry
 from engine.types import (
+    MAX_ORDER_QTY,
+    MAX_PRICE_TICKS,
     REJ_INCORRECT_QUANTITY,
     REJ_INVALID_PRICE_INCREMENT,
     REJ_OTHER,
@@ -58,6 +60,7 @@ _TIFS = {b"0": TimeInForce.DAY, b"1": TimeInForce.GTC, b"3": TimeInForce.IOC,
 # NewOrderSingle fields read, in the order _new_order unpacks them.
 _NEW_ORDER_TAGS = (11, 55, 1, 54, 40, 38, 44, 99, 59, 126, 110, 111)
 _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
+_QTY_RANGE_TEXT = f"OrderQty(38) is outside the venue's range (at most {MAX_ORDER_QTY:,})"
 
 
 EventObserver = Callable[[Command, list[Event], float], None]
@@ -119,8 +122,13 @@ class OrderEntry:
         write = self.reports.write
         for event in events:
             write(event, now)
-        for observer in self.observers:
-            observer(command, events, now)
+        try:
+            for observer in self.observers:
+                observer(command, events, now)
+        except Exception:
+            # Metrics and analytics watch the stream; they must never stop trading
+            # after the command is journaled and answered.
+            log.exception("event=observer_error command=%r", command)
         return events
 
     def advance_time(self, now: float) -> None:
@@ -148,6 +156,9 @@ class OrderEntry:
             if qty is None:
                 raise BoundaryReject(REJ_INCORRECT_QUANTITY,
                                      "OrderQty(38) missing or not a whole number")
+            if not -MAX_ORDER_QTY <= qty <= MAX_ORDER_QTY:
+                qty = None  # not even echoed: what passes here must fit 64-bit columns
+                raise BoundaryReject(REJ_INCORRECT_QUANTITY, _QTY_RANGE_TEXT)
             scale = self.scales.get(symbol)
             if scale is None:
                 raise BoundaryReject(REJ_UNKNOWN_SYMBOL, f"Unknown symbol {symbol!r}")
@@ -192,6 +203,8 @@ class OrderEntry:
             if qty is None:
                 raise BoundaryReject(REJ_INCORRECT_QUANTITY,
                                      "OrderQty(38) missing or not a whole number")
+            if not -MAX_ORDER_QTY <= qty <= MAX_ORDER_QTY:
+                raise BoundaryReject(REJ_INCORRECT_QUANTITY, _QTY_RANGE_TEXT)
             price = self._price(scale, get(44), "Price(44)")
             stop = self._price(scale, get(99), "StopPx(99)")
         except BoundaryReject as exc:
@@ -246,6 +259,12 @@ class OrderEntry:
                 f"{name} {text.decode('latin-1')} is not a multiple of the tick size "
                 f"{scale.to_text(1).decode()}",
             )
+        if not -MAX_PRICE_TICKS <= ticks <= MAX_PRICE_TICKS:
+            raise BoundaryReject(
+                REJ_OTHER,
+                f"{name} {text.decode('latin-1')} is outside the venue's price range "
+                f"(at most {scale.to_text(MAX_PRICE_TICKS).decode()} in absolute value)",
+            )
         return ticks
 
     @staticmethod
@@ -253,8 +272,9 @@ class OrderEntry:
         if text is None:
             return 0
         qty = parse_quantity(text)
-        if qty is None or qty < 0:
-            raise BoundaryReject(REJ_INCORRECT_QUANTITY, f"{name} must be a whole number")
+        if qty is None or not 0 <= qty <= MAX_ORDER_QTY:
+            raise BoundaryReject(REJ_INCORRECT_QUANTITY,
+                                 f"{name} must be a whole number from 0 to {MAX_ORDER_QTY}")
         return qty
 
     @staticmethod
