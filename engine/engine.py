@@ -40,6 +40,7 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable, Container, Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
 from heapq import heappop, heappush
 from typing import Any, Final
@@ -134,6 +135,13 @@ def price_text(ticks: int, instrument: Instrument) -> str:
     return str(ticks * Decimal(str(instrument.tick_size)))
 
 
+def utc_text(ts: int) -> str:
+    """A time in ns since the epoch as UTC text (for people, in reject texts)."""
+    seconds, ns = divmod(ts, 1_000_000_000)
+    day = datetime.fromtimestamp(seconds, UTC).strftime("%Y%m%d-%H:%M:%S")
+    return f"{day}.{ns // 1_000_000:03d}"
+
+
 def _band_text(name: str, value: int, instrument: Instrument) -> str | None:
     low = instrument.band_low
     high = instrument.band_high
@@ -203,7 +211,8 @@ def new_order_error(
         if expire_time is None:
             return REJ_OTHER, "a GTD order needs an ExpireTime"
         if expire_time <= cmd.ts:
-            return REJ_OTHER, f"ExpireTime {expire_time} is not after the order's time {cmd.ts}"
+            return REJ_OTHER, (f"ExpireTime {utc_text(expire_time)} is not after the order's "
+                               f"time {utc_text(cmd.ts)}")
     min_qty = cmd.min_qty
     if min_qty < 0 or min_qty > qty:
         return (
