@@ -39,6 +39,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
+def wire_text(value: str) -> str:
+    """A value that goes into FIX messages as it is: no SOH or other control character,
+    which would break the framing of every message that carries it."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not contain control characters (such as SOH)")
+    return value
+
+
 class ListenSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(9878, ge=0, le=65535)
@@ -145,6 +153,8 @@ class InstrumentSettings(_Strict):
     """A tradable symbol. Prices are decimal strings here, integer ticks inside."""
 
     symbol: str = Field(min_length=1, max_length=32)
+
+    _wire_text = field_validator("symbol")(wire_text)
     tick_size: Decimal = Field(Decimal("0.01"), gt=0)
     lot_size: int = Field(1, ge=1)
     band_low: Decimal | None = Field(None, description="lowest accepted price, if any")
@@ -269,6 +279,8 @@ class SessionSettings(_Strict):
         if self.min_heartbeat > self.max_heartbeat:
             raise ValueError("MinHeartBtInt is greater than MaxHeartBtInt")
         return self
+
+    _wire_text = field_validator("sender_comp_id", "target_comp_id")(wire_text)
 
     @field_validator("password_hash")
     @classmethod

@@ -68,6 +68,10 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ("MaxLatency = -5", "sessions.0.MaxLatency"),
         ("HeartBtIntt = 30", "sessions.0.HeartBtIntt"),
         ("ResetOnLogon = \"maybe\"", "sessions.0.ResetOnLogon"),
+        # An SOH in a value that goes on the wire would break every message's framing.
+        ('[[sessions]]\nSenderCompID = "FIXGW"\nTargetCompID = "A\\u0001B"',
+         "sessions.1.TargetCompID"),
+        ('[[instruments]]\nsymbol = "X\\u0001Y"', "instruments.0.symbol"),
     ],
 )
 def test_invalid_config_exits_2_naming_the_key(tmp_path: Path, extra: str, key: str) -> None:
