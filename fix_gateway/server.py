@@ -12,12 +12,13 @@ paused (we stop reading from it) and cut off after `slow_consumer_timeout`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from pathlib import Path
@@ -79,6 +80,15 @@ def write_state(engine: MatchingEngine, path: Path) -> None:
 
 def session_directory(data_dir: Path, sender: str, target: str) -> Path:
     return data_dir / "sessions" / f"{sender}-{target}"
+
+
+@contextlib.contextmanager
+def _naming_the_key(keys: str, host: str, port: int) -> Iterator[None]:
+    """A listener that cannot bind says which setting to change."""
+    try:
+        yield
+    except OSError as exc:
+        raise OSError(exc.errno, f"{keys} = {host}:{port}: {exc.strerror or exc}") from exc
 
 
 class FixProtocol(asyncio.Protocol):
@@ -484,14 +494,16 @@ class Gateway:
         listen = self.settings.listen
         tls = self.settings.tls
         context = server_context(tls) if tls.enabled else None  # before binding anything
-        self._server = await loop.create_server(
-            lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
-        )
-        if context is not None:
-            self._tls_server = await loop.create_server(
-                lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
-                reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+        with _naming_the_key("listen.host/listen.port", listen.host, listen.port):
+            self._server = await loop.create_server(
+                lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
             )
+        if context is not None:
+            with _naming_the_key("tls.host/tls.port", tls.host or listen.host, tls.port):
+                self._tls_server = await loop.create_server(
+                    lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
+                    reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+                )
             log.info("event=listening_tls host=%s port=%d verify_client=%s",
                      tls.host or listen.host, self.tls_port, tls.verify_client)
         self._ticker = loop.create_task(self._tick_forever())

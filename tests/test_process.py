@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -91,6 +92,19 @@ def test_missing_config_file_exits_2(tmp_path: Path) -> None:
     result = run_cli("serve", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 2
     assert "not found" in result.stderr
+
+
+def test_port_in_use_names_the_listen_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path / "gw.toml", tmp_path / "data")
+        cfg.write_text(cfg.read_text().replace("port = 0", f"port = {port}"))
+        result = run_cli("serve", "--config", str(cfg))
+    assert result.returncode == 1
+    assert f"listen.host/listen.port = 127.0.0.1:{port}" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_toml_syntax_error_exits_2(tmp_path: Path) -> None:
