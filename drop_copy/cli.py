@@ -32,6 +32,13 @@ def _broker(text: str) -> tuple[str, int]:
     return host, int(port or 1883)
 
 
+def _seq(text: str) -> int:
+    """A drop-copy sequence number: they start at 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a sequence number from 1 up, got {text!r}")
+    return int(text)
+
+
 def _mqtt(settings: GatewaySettings, args: argparse.Namespace) -> MqttSettings:
     mqtt = settings.drop_copy.mqtt
     if getattr(args, "broker", None):
@@ -205,8 +212,8 @@ def add_dropcopy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     replay = dsub.add_parser("replay", help="print stream entries as JSON lines, or publish them")
     common(replay)
-    replay.add_argument("--from", dest="from_seq", type=int, default=1, metavar="N")
-    replay.add_argument("--to", type=int, default=None, metavar="M")
+    replay.add_argument("--from", dest="from_seq", type=_seq, default=1, metavar="N")
+    replay.add_argument("--to", type=_seq, default=None, metavar="M")
     replay.add_argument("--publish", action="store_true",
                         help="publish to the configured broker instead of printing")
     replay.add_argument("--broker", type=_broker, help="HOST[:PORT], overriding the config")
@@ -214,7 +221,7 @@ def add_dropcopy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     tail = dsub.add_parser("tail", help="follow the MQTT feed in sequence order")
     common(tail)
-    tail.add_argument("--from", dest="from_seq", type=int, default=1, metavar="N")
+    tail.add_argument("--from", dest="from_seq", type=_seq, default=1, metavar="N")
     tail.add_argument("--broker", type=_broker, help="HOST[:PORT], overriding the config")
     tail.add_argument("--json", action="store_true", help="print whole JSON records")
     tail.add_argument("--count", type=int, default=0, help="stop after this many records")

@@ -107,6 +107,13 @@ def test_port_in_use_names_the_listen_setting(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "x"])
+def test_drop_copy_replay_refuses_a_sequence_number_below_1(config: Path, value: str) -> None:
+    result = run_cli("dropcopy", "replay", "--config", str(config), f"--from={value}")
+    assert result.returncode == 2
+    assert "expected a sequence number from 1 up" in result.stderr, result.stderr
+
+
 def test_toml_syntax_error_exits_2(tmp_path: Path) -> None:
     cfg = tmp_path / "broken.toml"
     cfg.write_text("[listen\nport = 1")
