@@ -40,10 +40,11 @@ class _Strict(BaseModel):
 
 
 def wire_text(value: str) -> str:
-    """A value that goes into FIX messages as it is: no SOH or other control character,
-    which would break the framing of every message that carries it."""
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError("must not contain control characters (such as SOH)")
+    """An identifier that goes into FIX messages as it is: printable ASCII. An SOH
+    would break the framing of every message carrying it, and a non-ASCII name
+    would depend on an encoding the peer may not share."""
+    if not (value.isascii() and value.isprintable()):
+        raise ValueError("must be printable ASCII (no SOH or other control character)")
     return value
 
 

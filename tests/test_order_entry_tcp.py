@@ -579,6 +579,23 @@ async def test_reject_quantity_or_price_beyond_range_or_instrument_maximum(
     assert gateway.surveillance is not None and gateway.surveillance.rows_lost == 0
 
 
+async def test_identifiers_are_echoed_byte_for_byte(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    """ClOrdID and Account come back exactly as sent, whatever their bytes."""
+    one, _, _ = traders
+    cl_ord_id, account = b"caf\xe9-1", b"\xe9t\xe9"
+    await one.send("D", (11, cl_ord_id), (1, account), (55, "ACME"), (54, "1"),
+                   (60, format_timestamp(time.time())), (38, 10), (40, "2"), (44, "10.00"))
+    ack = await one.next("8")
+    assert (ack.get(150), ack.get(11), ack.get(1)) == (b"0", cl_ord_id, account), ack
+    await one.send("F", (11, b"caf\xe9-2"), (41, cl_ord_id), (55, "ACME"), (54, "1"),
+                   (60, format_timestamp(time.time())))
+    done = await one.next("8")
+    assert (done.get(150), done.get(11), done.get(41)) == (b"4", b"caf\xe9-2", cl_ord_id), done
+    await one.alive()
+
+
 async def test_reject_duplicate_cl_ord_id(traders: tuple[Trader, Trader, Trader]) -> None:
     one, two, _ = traders
     await one.order("D1", "buy", 10, "ACME", "10.00")

@@ -73,6 +73,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ('[[sessions]]\nSenderCompID = "FIXGW"\nTargetCompID = "A\\u0001B"',
          "sessions.1.TargetCompID"),
         ('[[instruments]]\nsymbol = "X\\u0001Y"', "instruments.0.symbol"),
+        ('[[instruments]]\nsymbol = "\u65e5\u672c"', "instruments.0.symbol"),
     ],
 )
 def test_invalid_config_exits_2_naming_the_key(tmp_path: Path, extra: str, key: str) -> None:

@@ -243,13 +243,13 @@ class ReportWriter:
         orig = order.orig_cl_ord_id
         body = _ER_BODY % (
             order.order_id,
-            (cl_ord_id or order.cl_ord_id).encode(),
-            b"41=%b\x01" % orig.encode() if orig and cl_ord_id is None else b"",
+            (cl_ord_id or order.cl_ord_id).encode("latin-1"),
+            b"41=%b\x01" % orig.encode("latin-1") if orig and cl_ord_id is None else b"",
             exec_id,
             exec_type,
             ORD_STATUS[order.status],
-            b"1=%b\x01" % order.account.encode() if order.account else b"",
-            order.symbol.encode(),
+            b"1=%b\x01" % order.account.encode("latin-1") if order.account else b"",
+            order.symbol.encode("latin-1"),
             SIDE[order.side],
             order.qty,
             ORD_TYPE[order.ord_type],
@@ -259,7 +259,7 @@ class ReportWriter:
             order.cum_qty,
             scale.average(order.cum_value, order.cum_qty) if order.cum_qty else b"0",
             transact_time(ts),
-            b"58=%b\x01" % text.encode() if text else b"",
+            b"58=%b\x01" % text.encode("latin-1") if text else b"",
         )
         raw = session.send_rendered(ER, body, now)
         self.touched.add(session)
