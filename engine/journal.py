@@ -70,6 +70,24 @@ def encode_command(command: Command) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+def _records(data: bytes, path: Path) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """(end offset, decoded values) of each whole record; stops at a torn tail."""
+    pos = 0
+    size = len(data)
+    while pos + _HEADER.size <= size:
+        length, crc = _HEADER.unpack_from(data, pos)
+        end = pos + _HEADER.size + length
+        if end > size:
+            return  # torn tail
+        payload = data[pos + _HEADER.size : end]
+        if zlib.crc32(payload) != crc:
+            if end < size:
+                raise JournalCorrupt(f"{path}: bad record at offset {pos}")
+            return
+        yield end, marshal.loads(payload)
+        pos = end
+
+
 def decode_command(values: tuple[Any, ...]) -> Command:
     cls = _TYPES[values[0] - 1]
     fields = list(values[1:])
@@ -106,32 +124,27 @@ class CommandJournal:
         """Every journaled command in order; a torn tail (from a crash) is cut off."""
         data = self.path.read_bytes()
         commands: list[Command] = []
-        pos = 0
         good = 0
-        size = len(data)
-        while pos + _HEADER.size <= size:
-            length, crc = _HEADER.unpack_from(data, pos)
-            end = pos + _HEADER.size + length
-            if end > size:
-                break  # torn tail
-            payload = data[pos + _HEADER.size : end]
-            if zlib.crc32(payload) != crc:
-                if end < size:
-                    raise JournalCorrupt(f"{self.path}: bad record at offset {pos}")
-                break
-            values = marshal.loads(payload)
+        for end, values in _records(data, self.path):
             if values[0] == _COMMIT:
                 yield from (Entry(c, True) for c in commands)
                 commands.clear()
             else:
                 commands.append(decode_command(values))
             self.records += 1
-            pos = good = end
-        if good < size:
+            good = end
+        if good < len(data):
             os.ftruncate(self._fd, good)
         self._size = good
         self._unmarked = bool(commands)
         yield from (Entry(c, False) for c in commands)
+
+    def holds_orders(self) -> bool:
+        """Whether any order command was journaled (the engine clock's ticks aside);
+        reads without changing the file, and stops at the first one."""
+        clock = _CODE[AdvanceTime]
+        return any(values[0] not in (_COMMIT, clock)
+                   for _, values in _records(self.path.read_bytes(), self.path))
 
     def append(self, command: Command) -> None:
         self._pending.append(encode_command(command))

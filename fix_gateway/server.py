@@ -32,6 +32,7 @@ from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.config import GatewaySettings
@@ -343,6 +344,8 @@ class Gateway:
                                       order_entry_sessions.get)
         if settings.drop_copy.enabled:
             self._make_drop_copy(self.order_entry)
+        check_and_save(self.journal.path.parent / RECORD_NAME, settings,
+                       self.journal.holds_orders)
         replayed = self.order_entry.recover(self.journal.replay(), time.time())
         if any(s.max_open_orders is not None for s in settings.sessions):
             OpenOrders.install(self.order_entry)  # counts from the recovered state on

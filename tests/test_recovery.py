@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 from fix_gateway.codec import Message
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import REPO, GatewayProcess
 
 CLIENTS = ("C1", "C2", "C3")
 
@@ -222,3 +224,39 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 assert view.fills.get(order_id, 0) == int(fields[14]), (order_id, fields)
     finally:
         assert again.stop() == 0
+
+
+def test_settings_that_would_replay_orders_differently_are_refused(tmp_path: Path) -> None:
+    """A journal holding orders replays only under the settings it was written with:
+    a changed tick size is a start error naming the key; a new instrument is fine."""
+    config = write_config(tmp_path)
+    original = config.read_text()
+    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
+
+    # Only the engine clock in the journal: the settings may still change.
+    GatewayProcess(config).stop()
+    config.write_text(original.replace('tick_size = "0.05"', 'tick_size = "0.10"'))
+    GatewayProcess(config).stop()
+
+    gw = GatewayProcess(config)
+
+    async def one_order() -> None:
+        client = LoadClient("C1", gw.port, ClientView(), random.Random(3))
+        await client.connect()
+        await client.send_random(1)
+        await client.read_until_acks(1)
+
+    try:
+        asyncio.run(one_order())
+    finally:
+        assert gw.stop() == 0
+    config.write_text(original.replace('tick_size = "0.01"', 'tick_size = "0.05"'))
+    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "instruments[ACME].tick_size: '0.01' -> '0.05'" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr
+
+    # GLOBEX back as journaled (0.10), and a new instrument: it starts.
+    config.write_text(original.replace('tick_size = "0.05"', 'tick_size = "0.10"').replace(
+        "[[sessions]]", '[[instruments]]\nsymbol = "NEWCO"\n\n[[sessions]]', 1))
+    assert GatewayProcess(config).stop() == 0
