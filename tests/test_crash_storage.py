@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from fix_gateway.config import GatewaySettings
+from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
+from fix_gateway.config import GatewaySettings, load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
@@ -72,6 +73,10 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
     views = {c: StrictView() for c in CLIENTS}
     rng = random.Random(5)
     clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    # A venue that has run before (its engine settings are on file), now short of space.
+    settings_file = tmp_path / "data" / "engine" / RECORD_NAME
+    settings_file.parent.mkdir(parents=True)
+    check_and_save(settings_file, load_settings(config), lambda: False)
     # Its log goes to a pipe: a log file would be under the same limit.
     full = GatewayProcess(config, preexec_fn=limit_file_size(limit))
 

@@ -66,6 +66,8 @@ def check_and_save(path: Path, settings: GatewaySettings,
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: unreadable ({exc}); it records the settings the "
                               "engine journal was written under") from exc
+        if saved == current:
+            return  # nothing to write: a start on a full disk gets this far
         diff = changes(saved, current)
         if diff and journal_holds_orders():
             raise ConfigError(
