@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import signal
 import sys
 from pathlib import Path
@@ -14,6 +16,22 @@ from session_store import StoreCorrupt
 
 EXIT_CONFIG = 2
 EXIT_FATAL = 3  # stopped because what it decided could not be stored
+# Messages data and index, seqnums, inbound data and index, and the message log.
+FILES_PER_SESSION = 6
+
+
+def _raise_open_file_limit() -> None:
+    """Every session keeps several files open, and every client a socket: take the
+    hard limit on open files, not the often small soft one (1024 on many systems)."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _install_event_loop() -> None:
@@ -65,11 +83,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fixgw: cannot open logging.file: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    _raise_open_file_limit()
     _install_event_loop()
     try:
         return asyncio.run(_serve(settings))
     except (OSError, StoreCorrupt) as exc:  # port in use, data dir not writable, bad store
         print(f"fixgw: cannot start: {exc}", file=sys.stderr)
+        if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
+            print(f"fixgw: {len(settings.sessions)} sessions keep about "
+                  f"{FILES_PER_SESSION * len(settings.sessions)} files open, besides one socket "
+                  "per client: raise the open-file limit (ulimit -n, or LimitNOFILE= for "
+                  "systemd)", file=sys.stderr)
         return 1
     except ConfigError as exc:  # e.g. a TLS certificate that does not load
         print(f"fixgw: {exc}", file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -113,6 +114,21 @@ def test_drop_copy_replay_refuses_a_sequence_number_below_1(config: Path, value:
     result = run_cli("dropcopy", "replay", "--config", str(config), f"--from={value}")
     assert result.returncode == 2
     assert "expected a sequence number from 1 up" in result.stderr, result.stderr
+
+
+def test_a_small_soft_open_file_limit_is_raised_at_start(tmp_path: Path) -> None:
+    """40 sessions keep more files open than a soft limit of 64 allows; the gateway
+    takes the hard limit, as servers do, and starts."""
+    sessions = "".join(f'[[sessions]]\nSenderCompID = "FIXGW"\nTargetCompID = "C{i}"\n'
+                       for i in range(40))
+    cfg = write_config(tmp_path / "gw.toml", tmp_path / "data", sessions)
+
+    def small_soft_limit() -> None:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+
+    gw = GatewayProcess(cfg, preexec_fn=small_soft_limit)
+    assert gw.stop() == 0, gw.stderr_text()
 
 
 def test_toml_syntax_error_exits_2(tmp_path: Path) -> None:
