@@ -401,6 +401,11 @@ class MatchingEngine:
     def book(self, symbol: str) -> OrderBook:
         return self._books[symbol]
 
+    @property
+    def next_expiry(self) -> int:
+        """Before this time (ns) a command expires nothing: an AdvanceTime is a no-op."""
+        return self._next_expiry
+
     def order_state(self, session: str, cl_ord_id: str) -> OrderState | None:
         """The state of the session's order known by `cl_ord_id` (any in its chain)."""
         order = self._find(session, cl_ord_id)

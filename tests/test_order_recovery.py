@@ -6,7 +6,7 @@ from pathlib import Path
 
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
-from engine.types import Instrument, NewOrder, OrdType, Side, TimeInForce
+from engine.types import AdvanceTime, Instrument, NewOrder, OrdType, Side, TimeInForce
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.codec import Decoder, Message
 from fix_gateway.session import Session, SessionConfig
@@ -55,6 +55,24 @@ def test_replay_rebuilds_the_engine_exactly(tmp_path: Path) -> None:
     recovered, _ = venue(tmp_path / "j.dat")
     assert recovered.recover(recovered.journal.replay(), now=2.0) == 3
     assert recovered.engine.dump() == live.engine.dump()
+
+
+def test_clock_ticks_are_journaled_only_when_an_expiry_is_due(tmp_path: Path) -> None:
+    entry, sessions = venue(tmp_path / "j.dat")
+    entry.advance_time(T0 / 1e9)  # the first tick sets the next end of day
+    entry.submit(NewOrder(T0 + 1, "FIXGW-A", "", "G1", "ACME", Side.BUY, OrdType.LIMIT, 10,
+                          100, None, TimeInForce.GTD, T0 + 5 * 10**9), now=T0 / 1e9)
+    for second in range(1, 5):  # idle seconds: nothing due, nothing journaled
+        entry.advance_time(T0 / 1e9 + second)
+    entry.advance_time(T0 / 1e9 + 6)  # the GTD order expires
+    entry.journal.flush()
+    ticks = [e.command.ts for e in CommandJournal(tmp_path / "j.dat").replay()
+             if isinstance(e.command, AdvanceTime)]
+    assert ticks == [T0, T0 + 6 * 10**9]
+    assert [m.get(150) for m in stored(sessions["FIXGW-A"])] == [b"0", b"C"]
+    recovered, _ = venue(tmp_path / "j.dat")
+    recovered.recover(recovered.journal.replay(), now=T0 / 1e9 + 7)
+    assert recovered.engine.dump() == entry.engine.dump()
 
 
 def test_reports_missing_from_a_store_after_a_crash_are_restored(tmp_path: Path) -> None:

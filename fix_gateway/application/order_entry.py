@@ -132,7 +132,12 @@ class OrderEntry:
         return events
 
     def advance_time(self, now: float) -> None:
-        self.submit(AdvanceTime(int(now * 1e9)), now)
+        """Move the engine's clock: journaled only when an expiry (GTD, end of day) is
+        due, since a clock tick with nothing due changes nothing. An idle venue
+        then grows no journal and replays no ticks."""
+        ts = int(now * 1e9)
+        if ts >= self.engine.next_expiry:
+            self.submit(AdvanceTime(ts), now)
 
     # --- FIX -> commands ---------------------------------------------------------
 
