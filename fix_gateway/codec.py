@@ -17,6 +17,7 @@ SOH = b"\x01"
 _TRAILER_MARK = b"\x0110="
 _START_MARK = b"8=FIX"
 _TRAILER_LEN = 7  # b"10=ddd\x01"
+_MAX_BEGIN_FIELD = 21  # b"8=FIX" and up to 16 more bytes, as _HEAD allows
 
 # Tags whose value is length-prefixed binary data (the preceding tag gives the length).
 DATA_TAGS: dict[int, int] = {
@@ -351,6 +352,10 @@ class Decoder:
         soh1 = buf.find(SOH, start)
         if soh1 < 0:
             return None
+        if soh1 - start > _MAX_BEGIN_FIELD or buf.find(b"=", start + 2, soh1) >= 0:
+            # "8=FIX" in garbage that runs into a real message: not a frame start
+            # (its checksum could match by chance, and swallow the message).
+            return self._resync(buf, start, "BeginString(8) is not valid")
         if buf[soh1 + 1 : soh1 + 3] != b"9=" and n >= soh1 + 3:
             return self._resync(buf, start, "BodyLength(9) is not the second field")
         soh2 = buf.find(SOH, soh1 + 1)

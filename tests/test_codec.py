@@ -319,6 +319,21 @@ def test_regression_resync_drops_the_start_of_the_next_message(
     assert lost_at == [], f"next message lost when the split is at {lost_at} (bad={len(bad)})"
 
 
+def test_regression_garbage_start_mark_does_not_swallow_the_next_message() -> None:
+    """Regression (found by the codec fuzz test): "8=FIX" in garbage that runs into a
+    real message was taken as that message's start, the garbage as its BeginString;
+    when the checksum over garbage and message matched by chance (1 in 256, as here)
+    the real message came out with the garbage in front. A BeginString holding "=" or
+    longer than 16 bytes after "8=FIX" is not a frame start: the next "8=FIX" is."""
+    garbage = b"8=FIX.4.mor\x8d\x98\xa3\xae\xb7\xbd\xe8\xf7\xfd"
+    real = (b"8=FIX.4.4\x019=57\x0135=D\x0134=1\x0149=C\x0152=20270115-08:00:00\x01"
+            b"56=G\x0111=order-1\x0158=x\x0110=223\x01")
+    for cut in range(len(garbage + real) + 1):
+        items, _, _ = feed_all([(garbage + real)[:cut], (garbage + real)[cut:]])
+        assert [m.raw for m in messages(items)] == [real], cut
+        assert b"".join(g.raw for g in items if isinstance(g, Garbled)) == garbage, cut
+
+
 def test_body_length_too_large_swallows_the_next_frame() -> None:
     """As QuickFIX frames it: skip BodyLength bytes, end at the next "<SOH>10=".
     A too-large BodyLength therefore takes the following message with it; the
