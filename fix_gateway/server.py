@@ -42,7 +42,7 @@ from fix_gateway.metrics import GatewayMetrics
 from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.counters import ConnectionCounters
 from fix_gateway.session.logon_failures import LogonFailures
-from fix_gateway.session.session import Application, RejectingApplication
+from fix_gateway.session.session import RESEND_CHUNK_BYTES, Application, RejectingApplication
 from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
 from surveillance.monitor import SurveillanceMonitor
@@ -101,6 +101,7 @@ class FixProtocol(asyncio.Protocol):
         self.paused_since: float | None = None
         self.closing = False
         self.checking_credentials = False
+        self._resend_scheduled = False
 
     # --- asyncio callbacks ---------------------------------------------------------
 
@@ -220,6 +221,27 @@ class FixProtocol(asyncio.Protocol):
         self.paused_since = None
         if self.transport is not None and not self.closing and not self.checking_credentials:
             self.transport.resume_reading()
+        self._schedule_resend()
+
+    def _schedule_resend(self) -> None:
+        """Serve the next chunk of a ResendRequest once the socket has room: the loop
+        goes round other connections in between, and the buffer stays bounded."""
+        conn = self.conn
+        if self._resend_scheduled or self.closing or self.paused_since is not None \
+                or conn is None or conn.session is None or not conn.session.resending:
+            return
+        self._resend_scheduled = True
+        asyncio.get_running_loop().call_soon(self._continue_resend)
+
+    def _continue_resend(self) -> None:
+        self._resend_scheduled = False
+        conn = self.conn
+        if self.closing or self.paused_since is not None or conn is None \
+                or conn.session is None:
+            return
+        limit = self.gateway.settings.server.write_buffer_limit
+        conn.session.continue_resend(time.time(), max_bytes=min(limit, RESEND_CHUNK_BYTES))
+        self.write_output()
 
     # --- driven by the gateway -------------------------------------------------------
 
@@ -253,6 +275,9 @@ class FixProtocol(asyncio.Protocol):
         if conn.close_reason is not None:
             self.closing = True
             self.transport.close()
+            return
+        if conn.session is not None and conn.session.resending:
+            self._schedule_resend()
 
     def abort(self) -> None:
         self.closing = True

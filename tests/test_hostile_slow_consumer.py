@@ -175,3 +175,67 @@ async def test_slow_consumer_flooded_is_cut_off_at_write_buffer_max(
         assert_every_fill_recovered(gw, await recover(gw, slow), traded)
     finally:
         await gw.stop(drain_timeout=0.2)
+
+
+async def test_a_resend_larger_than_write_buffer_max_is_served_in_chunks(tmp_path: Path) -> None:
+    """A client recovering far more than write_buffer_max by ResendRequest, reading as
+    fast as it can, is served chunk by chunk, not cut off as a slow consumer; reports
+    made meanwhile (another session trades against it) follow the resend, so every
+    MsgSeqNum arrives once, in order."""
+    orders = 10000  # ~2.5 MB of ExecutionReports against a 64 KiB write_buffer_max
+    gw = Gateway(settings(tmp_path, write_buffer_max=65536))
+    await gw.start()
+    try:
+        # A small receive window: what the kernel does not take waits at the gateway.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", gw.port))
+        slow = TcpPeer(*await asyncio.open_connection(sock=sock), sender="SLOW")
+        await slow.write(slow.logon(30, now=time.time()))
+        assert (await slow.receive()).msg_type == b"A"
+        acked = 0
+        for i in range(orders):
+            await slow.send("D", (11, f"B{i}"), (55, "ACME"), (54, "1"), (60, _now()),
+                            (38, 10), (40, "2"), (44, "10.00"))
+            while acked < i + 1 - 200 or (i == orders - 1 and acked < orders):
+                assert (await slow.receive()).get(150) == b"0"
+                acked += 1
+
+        fast = await TcpPeer.connect(gw.port, sender="FAST")
+        await fast.write(fast.logon(30, now=time.time()))
+        assert (await fast.receive()).msg_type == b"A"
+        # How much waits at the gateway after each write to SLOW.
+        proto = next(p for p in gw.connections if p.session and p.session.config.name
+                     == "FIXGW-SLOW")
+        queued: list[int] = []
+        write_output = proto.write_output
+
+        def measured_write_output() -> None:
+            write_output()
+            if proto.transport is not None:
+                queued.append(proto.transport.get_write_buffer_size())
+
+        proto.write_output = measured_write_output  # type: ignore[method-assign]
+        await slow.send("2", (7, 1), (16, 0))
+        await fast.send("D", (11, "S1"), (55, "ACME"), (54, "2"), (60, _now()), (38, 30),
+                        (40, "2"), (44, "10.00"))  # fills three of SLOW's orders now
+
+        seqs, fills = [], 0
+        while fills < 3:
+            msg = await slow.receive(10.0)
+            if msg.msg_type == b"4":  # the gap fill for the Logon
+                seqs += list(range(int(msg.get(34) or 0), int(msg.get(36) or 0)))
+                continue
+            seqs.append(int(msg.get(34) or 0))
+            if msg.get(43) != b"Y":
+                assert msg.get(150) == b"F", msg  # live: only the fills
+                fills += 1
+        assert seqs == list(range(1, orders + 5)), "each MsgSeqNum once, in order"
+        # One chunk at a time: never the whole resend (~2.5 MB) queued at once.
+        assert len(queued) > 10 and max(queued) < 65536, max(queued)
+        assert gw.connections and all(not p.closing for p in gw.connections)
+        await slow.close()
+        await fast.close()
+    finally:
+        await gw.stop(drain_timeout=0.2)

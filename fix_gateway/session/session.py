@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from typing import Protocol
 
@@ -49,6 +49,11 @@ _MAX_SEEN_IDS = 20_000
 # Highest NewSeqNo accepted (QuickFIX/J's int range); a store keeps seqnums in 64 bits,
 # and a peer must not be able to set one it cannot store.
 MAX_SEQ_NUM = 2**31 - 1
+# A ResendRequest is answered a chunk at a time (this many messages or bytes at
+# most), each when the socket has taken the last: a peer recovering a day's
+# reports is served at its own pace, and is not mistaken for a slow consumer.
+RESEND_CHUNK = 1000
+RESEND_CHUNK_BYTES = 256 * 1024
 
 
 class State(Enum):
@@ -118,6 +123,10 @@ class Session:
         self.logout_sent_at = 0.0
         self._test_request_id: bytes | None = None
         self._resend_until: int | None = None  # a ResendRequest of ours is open up to this seq
+        # A ResendRequest of theirs being answered: what is left of it, and the new
+        # messages (seq, raw) that wait for it to finish, so they go out in seq order.
+        self._resend: Iterator[bytes] | None = None
+        self._held: list[tuple[int, bytes]] = []
         self._queue: dict[int, Message] = {}
         self._seen_ids: set[int] = set()  # hash((MsgType, ClOrdID)) of recent messages
         self._seen_order: deque[int] = deque()  # oldest first, for eviction
@@ -149,6 +158,47 @@ class Session:
     def take_output(self) -> list[bytes]:
         out, self.outbox = self.outbox, []
         return out
+
+    @property
+    def resending(self) -> bool:
+        """A ResendRequest is still being answered (see `continue_resend`)."""
+        return self._resend is not None
+
+    def continue_resend(self, now: float, limit: int = RESEND_CHUNK,
+                        max_bytes: int = RESEND_CHUNK_BYTES) -> bool:
+        """Queue the next chunk of the resend in progress (`limit` messages or about
+        `max_bytes`); when it is done, the messages held meanwhile follow. Returns
+        whether more remains."""
+        stream = self._resend
+        if stream is None:
+            return False
+        chunk: list[bytes] = []
+        size = 0
+        more = False
+        for raw in stream:
+            chunk.append(raw)
+            size += len(raw)
+            if len(chunk) >= limit or size >= max_bytes:
+                more = True
+                break
+        self.outbox.extend(chunk)
+        self._count_resent(chunk)
+        self.last_sent = now
+        if not more:
+            self._drop_resend()
+        return more
+
+    def _drop_resend(self) -> None:
+        """End the resend in progress; the held messages go out now."""
+        self._resend = None
+        if self._held:
+            self.outbox.extend(raw for _, raw in self._held)
+            self._held = []
+
+    def _reset_store(self, now: float) -> None:
+        self._resend = None  # it reads the files the reset empties
+        self._held = []  # numbered in the history the reset ends
+        self.store.reset(now)
 
     def logon(self, msg: Message, now: float, explain_refusal: bool = True) -> None:
         """A new connection's first message, already matched to this session.
@@ -188,7 +238,7 @@ class Session:
             return
         reset_requested = msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y"
         if reset_requested or cfg.reset_on_logon:
-            self.store.reset(now)
+            self._reset_store(now)
             self.on_event("reset", self, {"requested": reset_requested})
         self.store.append_inbound(msg.raw, now)  # after a reset, which starts a new history
         expected = self.store.next_target_seq
@@ -217,11 +267,13 @@ class Session:
         self.state = State.DISCONNECTED
         self._queue.clear()
         self._resend_until = None
+        self._resend = None  # the peer asks again when it is back
+        self._held = []  # stored: resent on request
         self._test_request_id = None
         bump(self.counters.disconnects, reason_kind(reason))
         self.on_event("disconnect", self, {"reason": reason})
         if self.config.reset_on_disconnect:
-            self.store.reset(now)
+            self._reset_store(now)
 
     def _answer_logon(self, msg: Message, heartbeat: int, reset: bool, now: float) -> None:
         reply: list[tuple[int, FieldValue]] = [(t.ENCRYPT_METHOD, b"0"),
@@ -384,7 +436,7 @@ class Session:
     def _on_logon_while_logged_on(self, msg: Message, seq: int, now: float) -> None:
         """A Logon on a live session: a sequence reset if 141=Y, else a protocol error."""
         if msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y" and self.state is State.LOGGED_ON:
-            self.store.reset(now)
+            self._reset_store(now)
             self.on_event("reset", self, {"requested": True, "in_session": True})
             self._queue.clear()
             self._resend_until = None
@@ -406,10 +458,11 @@ class Session:
         else:
             bump(self.counters.logouts, "peer")
             self.on_event("logout", self, {"initiated_by": "peer"})
+            self._drop_resend()
             self.send(t.LOGOUT, [], now, reply_to=msg)
             self._close("Logout requested by peer")
         if self.config.reset_on_logout:
-            self.store.reset(now)
+            self._reset_store(now)
 
     def _on_resend_request(self, msg: Message, seq: int, now: float) -> None:
         if not self._verify(msg, seq, now, check_high=False, check_low=False):
@@ -427,11 +480,13 @@ class Session:
         else:
             end = last_sent if end == 0 or end > last_sent else end
             self.on_event("resend_served", self, {"begin": begin, "end": end})
-            stream = list(resend_stream(self.store, begin, end, format_timestamp(now), self._ids,
-                                        self._begin))
-            self.outbox.extend(stream)
-            self._count_resent(stream)
-            self.last_sent = now
+            if self._resend is not None:
+                # A new request replaces the one in progress; the held messages it
+                # covers go out as its PossDup copies, not a second time.
+                self._held = [(s, raw) for s, raw in self._held if s > end]
+            self._resend = resend_stream(self.store, begin, end, format_timestamp(now),
+                                         self._ids, self._begin)
+            self.continue_resend(now)
         expected = self.store.next_target_seq
         if seq > expected:
             self._target_too_high(msg, seq, now)
@@ -561,7 +616,10 @@ class Session:
         self.store.append_outbound(seq, raw)
         self.store.set_next_sender_seq(seq + 1)
         if self.state is not State.DISCONNECTED:
-            self.outbox.append(raw)
+            if self._resend is None:
+                self.outbox.append(raw)
+            else:  # after the resend in progress, to keep the wire in seq order
+                self._held.append((seq, raw))
             self.last_sent = now
             sent = self.counters.sent
             sent[msg_type] = sent.get(msg_type, 0) + 1
@@ -577,6 +635,7 @@ class Session:
             if close:
                 self._close(reason)
             return
+        self._drop_resend()  # the Logout goes now, not after the rest of a resend
         self.send(t.LOGOUT, [(t.TEXT, text)] if text else [], now)
         self.state = State.LOGOUT_SENT
         self.logout_sent_at = now
