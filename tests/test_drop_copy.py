@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,13 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
+from tests.venue import FAR_END_OF_DAY
 
 CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
 
 
 def make_settings(data_dir: Path, **drop_copy: object) -> GatewaySettings:
-    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    eod = FAR_END_OF_DAY
     copies = [
         {"SenderCompID": "FIXGW", "TargetCompID": "DC1", "Role": "drop-copy"},
         {"SenderCompID": "FIXGW", "TargetCompID": "DC2", "Role": "drop-copy",

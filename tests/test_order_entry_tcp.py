@@ -17,7 +17,7 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,7 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
+from tests.venue import FAR_END_OF_DAY
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
@@ -44,7 +45,7 @@ CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
 def make_settings(data_dir: Path) -> GatewaySettings:
     # Day orders expire at end_of_day: put it half a day away from now, so no
     # test ever runs across it.
-    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    eod = FAR_END_OF_DAY
     return GatewaySettings.model_validate({
         "listen": {"host": "127.0.0.1", "port": 0},
         "store": {"data_dir": str(data_dir), "fsync": "none"},

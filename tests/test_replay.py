@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,14 @@ from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FileStore, FsyncPolicy, read_inbound, read_outbound
 from tests.fix_peer import SansIOPeer, TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
+from tests.venue import FAR_END_OF_DAY
 
 SESSION = "FIXGW-CLIENT1"
 
 
 def write_config(path: Path, data_dir: Path, tick_size: str = "0.01") -> Path:
     # Day orders expire at end_of_day: keep it half a day away from now.
-    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    eod = FAR_END_OF_DAY
     path.write_text(f"""
 [listen]
 host = "127.0.0.1"

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fix_gateway.config import load_settings
@@ -16,12 +16,13 @@ from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from surveillance.alerts import Alert
 from tests.fix_peer import TcpPeer
+from tests.venue import FAR_END_OF_DAY
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def write_config(tmp_path: Path) -> Path:
-    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    eod = FAR_END_OF_DAY
     config = tmp_path / "gateway.toml"
     config.write_text(f"""
 [listen]

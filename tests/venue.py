@@ -14,11 +14,16 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 
+# Day orders expire at end_of_day: half a day from when the tests started, and the
+# same for every gateway of the run (a restart with another value would be refused:
+# the journal replays under the settings it was written with).
+FAR_END_OF_DAY = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+
 
 def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
                    **sections: dict[str, Any]) -> GatewaySettings:
     """Order entry on ACME (tick 0.01); `sections` add or override top-level tables."""
-    eod = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+    eod = FAR_END_OF_DAY
     raw: dict[str, Any] = {
         "listen": {"host": "127.0.0.1", "port": 0},
         "store": {"data_dir": str(data_dir), "fsync": "none"},
