@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -152,15 +152,17 @@ class DropCopyHub:
         log.info("event=dropcopy_logon session=%s from=%d head=%d", consumer.session.config.name,
                  consumer.cursor + 1, self.stream.head)
 
-    def pump(self, now: float) -> None:
+    def pump(self, now: float, ready: Callable[[Session], bool] = lambda _: True) -> None:
         """Catch up consumers that are behind, a chunk each: called at every commit
-        and tick while any is waiting."""
+        and tick while any is waiting. `ready(session)`: its socket has taken what it
+        was given (a consumer is fed at its own pace, not cut off as slow)."""
         for consumer in list(self.waiting):
             session = consumer.session
             if not session.connected or session.close_reason is not None:
                 self.waiting.discard(consumer)
                 continue
-            self._catch_up(consumer, now)
+            if ready(session) and not session.resending:
+                self._catch_up(consumer, now)
 
     def _catch_up(self, consumer: Consumer, now: float) -> None:
         assert consumer.cursor is not None

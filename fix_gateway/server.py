@@ -419,6 +419,11 @@ class Gateway:
         if self._protocols.get(session) is proto:
             del self._protocols[session]
 
+    def _ready(self, session: Session) -> bool:
+        """The session's socket has taken what it was given (writing is not paused)."""
+        proto = self._protocols.get(session)
+        return proto is not None and proto.paused_since is None and not proto.closing
+
     def commit(self, origin: FixProtocol | None) -> None:
         """Write ahead, then speak: journal, drop-copy stream, session stores, sockets."""
         touched: set[Session] = set()
@@ -427,7 +432,7 @@ class Gateway:
         started = perf_counter() if metrics is not None else 0.0
         hub = self.drop_copy
         if hub is not None and hub.waiting:
-            hub.pump(time.time())  # a drop-copy session catching up: its next chunk
+            hub.pump(time.time(), self._ready)  # a drop-copy session catching up: its next chunk
         if self.order_entry is not None:
             touched = self.order_entry.reports.touched
             journal = self.journal
