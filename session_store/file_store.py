@@ -245,14 +245,24 @@ class FileStore:
         return self._count + len(self._pending_idx)
 
     def get_range(self, begin: int, end: int) -> Iterator[tuple[int, bytes]]:
-        """Stored messages with begin <= seq <= end; seeks via the index."""
-        self.flush()
-        lo = bisect.bisect_left(_IndexView(self), begin)
-        for i in range(lo, self._count):
+        """Stored messages with begin <= seq <= end: the written ones via the index,
+        then those of the batch in progress from memory. Nothing is flushed here:
+        the engine journal goes to disk before any session store (write ahead).
+        Lazy, and correct across flushes while it is suspended (a resend served
+        in chunks): the index is re-read as it grows."""
+        i = bisect.bisect_left(_IndexView(self), begin)
+        while i < self._count:
             seq, offset, length = self._index_record(i)
             if seq > end:
-                break
+                return
             yield seq, os.pread(self._dat, length, offset)
+            i += 1
+        # Copies: a flush while this is suspended must not change what it walks.
+        for seq, raw in zip(self._pending_seqs[:], self._pending_dat[:], strict=True):
+            if seq > end:
+                return
+            if seq >= begin:
+                yield seq, raw
 
     # --- reset / close ----------------------------------------------------------
 

@@ -196,6 +196,23 @@ def test_get_range_sees_unflushed_messages(tmp_path: Path) -> None:
     assert [seq for seq, _ in store.get_range(3, 4)] == [3, 4]
 
 
+def test_get_range_writes_nothing_and_survives_flushes_while_suspended(tmp_path: Path) -> None:
+    """Reading a range must not flush the batch in progress (the engine journal is
+    written first), and a range served in chunks across flushes yields each
+    message once."""
+    store = open_store(tmp_path)
+    fill(store, range(1, 4))
+    store.append_outbound(4, payload(4))
+    store.append_outbound(5, payload(5))
+    size = (tmp_path / "messages.dat").stat().st_size
+    walk = store.get_range(2, 6)
+    assert next(walk) == (2, payload(2))
+    assert (tmp_path / "messages.dat").stat().st_size == size  # nothing written by it
+    store.flush()  # 4 and 5 reach the files while the walk is suspended
+    store.append_outbound(6, payload(6))
+    assert [seq for seq, _ in walk] == [3, 4, 5, 6]
+
+
 def test_get_range_seeks_through_the_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = open_store(tmp_path)
     fill(store, range(1, 5001), batch=500)
