@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from engine.journal import JournalCorrupt
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.log_format import configure_logging
 from session_store import StoreCorrupt
@@ -87,8 +88,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _install_event_loop()
     try:
         return asyncio.run(_serve(settings))
-    except (OSError, StoreCorrupt) as exc:  # port in use, data dir not writable, bad store
+    except (OSError, StoreCorrupt, JournalCorrupt) as exc:  # port in use, unwritable, damaged
         print(f"fixgw: cannot start: {exc}", file=sys.stderr)
+        if isinstance(exc, JournalCorrupt):
+            print("fixgw: the engine journal is damaged before its end (a crash only ever "
+                  "tears the last record, which is cut off at start): restore it from a "
+                  "backup or a replica (it was left as it is)", file=sys.stderr)
         if isinstance(exc, OSError) and exc.errno == errno.EMFILE:
             print(f"fixgw: {len(settings.sessions)} sessions keep about "
                   f"{FILES_PER_SESSION * len(settings.sessions)} files open, besides one socket "

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.engine import MatchingEngine
-from engine.journal import CommandJournal
+from engine.journal import CommandJournal, JournalCorrupt
 from session_store import FsyncPolicy
 from surveillance.alerts import Alert
 from surveillance.columns import Batch, EventColumns
@@ -89,8 +89,14 @@ def main(config: Path | None, data_dir: Path | None, backend: str | None,
     if not journal.is_file():
         print(f"fixgw: no engine journal at {journal}", file=sys.stderr)
         return 1
-    batch = replay_columns(journal, [i.to_instrument() for i in settings.instruments],
-                           settings.engine.stp, settings.engine.end_of_day_ns)
+    try:
+        batch = replay_columns(journal, [i.to_instrument() for i in settings.instruments],
+                               settings.engine.stp, settings.engine.end_of_day_ns)
+    except JournalCorrupt as exc:
+        where = str(exc).rsplit(": ", 1)[-1]  # about the copy: name the original
+        print(f"fixgw: {journal}: {where}: the journal is damaged before its end",
+              file=sys.stderr)
+        return 1
     for alert in surveil(batch, surveillance):
         sys.stdout.write(alert.model_dump_json() + "\n")
     return 0

@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.journal import CommandJournal
+from engine.types import NewOrder, OrdType, Side, TimeInForce
 from fix_gateway.utc_time import format_timestamp
+from session_store import FsyncPolicy
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
 
@@ -129,6 +132,28 @@ def test_a_small_soft_open_file_limit_is_raised_at_start(tmp_path: Path) -> None
 
     gw = GatewayProcess(cfg, preexec_fn=small_soft_limit)
     assert gw.stop() == 0, gw.stderr_text()
+
+
+def test_a_journal_damaged_in_the_middle_is_a_clear_start_error(tmp_path: Path) -> None:
+    """Not a traceback: which file, where, and what to do; `fixgw surveil` says the same."""
+    data = tmp_path / "data"
+    journal = CommandJournal(data / "engine" / "journal.dat", fsync=FsyncPolicy.NONE)
+    for i in range(3):
+        journal.append(NewOrder(10**18 + i, "FIXGW-CLIENT1", "", f"O{i}", "ACME", Side.BUY,
+                                OrdType.LIMIT, 10, 100, None, TimeInForce.DAY))
+    journal.flush()
+    journal.close()
+    damaged = bytearray(journal.path.read_bytes())
+    damaged[12] ^= 0xFF  # inside the first record
+    journal.path.write_bytes(bytes(damaged))
+    cfg = write_config(tmp_path / "gw.toml", data, '\n[[instruments]]\nsymbol = "ACME"\n')
+    cfg.write_text(cfg.read_text().replace('application = "reject"', 'application = "orders"'))
+    for command in (["serve"], ["surveil"]):
+        result = run_cli(*command, "--config", str(cfg))
+        assert result.returncode == 1, result.stderr
+        assert "journal.dat: bad record at offset" in result.stderr, result.stderr
+        assert "damaged before its end" in result.stderr and "Traceback" not in result.stderr
+    assert journal.path.read_bytes() == bytes(damaged)  # left as it is
 
 
 def test_toml_syntax_error_exits_2(tmp_path: Path) -> None:
