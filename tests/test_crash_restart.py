@@ -106,6 +106,19 @@ async def recover_then_load(clients: list[LoadClient], port: int, rng: random.Ra
         await hang_up_all(clients)
 
 
+def restart_recover_and_check(config: Path, log: Path, clients: list[LoadClient],
+                              views: dict[str, StrictView], rng: random.Random,
+                              data_dir: Path) -> None:
+    """Start the gateway again: the clients recover and trade on (seqnums continue),
+    what each was told equals the engine, and it stops cleanly."""
+    again = GatewayProcess(config, log=log)
+    try:
+        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None, hang_up=True))
+        assert_views_match_engine(views, again.state(data_dir))
+    finally:
+        assert again.stop() == 0
+
+
 async def recover_and_hang_up(clients: list[LoadClient], port: int) -> None:
     await reconnect_and_recover(clients, port)
     await hang_up_all(clients)
@@ -205,11 +218,5 @@ def test_sigterm_under_load_drains_logs_out_and_restart_resumes(tmp_path: Path) 
         if gw.proc.poll() is None:
             gw.kill()
     assert logouts == [b"Gateway shutting down"] * len(CLIENTS)
-    again = GatewayProcess(config, log=log)
-    try:
-        # Recovered, then trading on: seqnums continue, orders still rest.
-        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None, hang_up=True))
-        assert_views_match_engine(views, again.state(tmp_path / "data"))
-    finally:
-        assert again.stop() == 0
+    restart_recover_and_check(config, log, clients, views, rng, tmp_path / "data")
     assert "Traceback" not in log.read_text()

@@ -39,6 +39,7 @@ from tests.test_crash_restart import (
     recover_and_hang_up,
     recover_then_load,
     remember_seqnums,
+    restart_recover_and_check,
 )
 from tests.test_recovery import CLIENTS, LoadClient, write_config
 
@@ -109,12 +110,7 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
     assert "Traceback" not in text
 
     # Space again: the store and journal open cleanly, every acknowledged order is there.
-    again = GatewayProcess(config, log=log)
-    try:
-        asyncio.run(recover_then_load(clients, again.port, rng, lambda: None, hang_up=True))
-        assert_views_match_engine(views, again.state(tmp_path / "data"))
-    finally:
-        assert again.stop() == 0
+    restart_recover_and_check(config, log, clients, views, rng, tmp_path / "data")
 
 
 def _cut_off(client: LoadClient) -> bool:
