@@ -106,6 +106,14 @@ async def recover_then_load(clients: list[LoadClient], port: int, rng: random.Ra
         await hang_up_all(clients)
 
 
+def load_clients(seed: int) -> tuple[dict[str, StrictView], list[LoadClient], random.Random]:
+    """One load client per session, each with the view of what it was told, sharing
+    one seeded random stream."""
+    rng = random.Random(seed)
+    views = {c: StrictView() for c in CLIENTS}
+    return views, [LoadClient(c, 0, views[c], rng) for c in CLIENTS], rng
+
+
 def restart_recover_and_check(config: Path, log: Path, clients: list[LoadClient],
                               views: dict[str, StrictView], rng: random.Random,
                               data_dir: Path) -> None:
@@ -161,9 +169,7 @@ async def load_then(clients: list[LoadClient], rng: random.Random, action: Any,
 def test_repeated_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     log = tmp_path / "gw.log"
-    views = {c: StrictView() for c in CLIENTS}
-    rng = random.Random(2024)
-    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    views, clients, rng = load_clients(2024)
     kills = 3
     for _ in range(kills):
         gw = GatewayProcess(config, log=log)
@@ -187,9 +193,7 @@ def test_repeated_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -
 def test_sigterm_under_load_drains_logs_out_and_restart_resumes(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     log = tmp_path / "gw.log"
-    views = {c: StrictView() for c in CLIENTS}
-    rng = random.Random(99)
-    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    views, clients, rng = load_clients(99)
     gw = GatewayProcess(config, log=log)
     logouts: list[bytes] = []
 

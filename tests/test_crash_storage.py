@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import hashlib
 import os
-import random
 import resource
 import stat
 import subprocess
@@ -33,15 +32,15 @@ from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
 from tests.test_crash_restart import (
-    StrictView,
     assert_views_match_engine,
+    load_clients,
     reconnect_and_recover,
     recover_and_hang_up,
     recover_then_load,
     remember_seqnums,
     restart_recover_and_check,
 )
-from tests.test_recovery import CLIENTS, LoadClient, write_config
+from tests.test_recovery import LoadClient, write_config
 
 EXIT_FATAL = 3
 
@@ -71,9 +70,7 @@ def test_disk_full_under_load_stops_clearly_and_loses_nothing_acknowledged(
     if not drop_copy:
         config.write_text(config.read_text() + "\n[drop_copy]\nenabled = false\n")
     log = tmp_path / "gw.log"
-    views = {c: StrictView() for c in CLIENTS}
-    rng = random.Random(5)
-    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    views, clients, rng = load_clients(5)
     # A venue that has run before (its engine settings are on file), now short of space.
     settings_file = tmp_path / "data" / "engine" / RECORD_NAME
     settings_file.parent.mkdir(parents=True)
@@ -143,9 +140,7 @@ def _set_writable(root: Path, writable: bool) -> None:
 def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     data = tmp_path / "data"
-    views = {c: StrictView() for c in CLIENTS}
-    rng = random.Random(8)
-    clients = [LoadClient(c, 0, views[c], rng) for c in CLIENTS]
+    views, clients, rng = load_clients(8)
     first = GatewayProcess(config, log=tmp_path / "gw.log")
     try:
         asyncio.run(recover_then_load(clients, first.port, rng, lambda: None, hang_up=True))
