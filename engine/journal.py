@@ -20,7 +20,7 @@ import os
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,6 +41,7 @@ from engine.types import (
 )
 from session_store.background_sync import BackgroundSyncer
 from session_store.base import FsyncPolicy
+from session_store.files import fsync_dir
 
 _HEADER = struct.Struct("<II")
 _COMMIT = 0  # type code of a commit mark
@@ -103,6 +104,29 @@ class Entry(NamedTuple):
     committed: bool
 
 
+def _entries(records: Iterable[tuple[int, tuple[Any, ...]]]) -> Iterator[Entry]:
+    """Commands in order, each marked committed when a commit mark follows it."""
+    commands: list[Command] = []
+    for _, values in records:
+        if values[0] == _COMMIT:
+            yield from (Entry(c, True) for c in commands)
+            commands.clear()
+        else:
+            commands.append(decode_command(values))
+    yield from (Entry(c, False) for c in commands)
+
+
+def read_entries(path: Path) -> Iterator[Entry]:
+    """Every command of a journal file, reading only (an archived journal)."""
+    return _entries(_records(path.read_bytes(), path))
+
+
+def file_holds_orders(path: Path) -> bool:
+    """Whether the journal file holds any order command (the clock's ticks aside)."""
+    clock = _CODE[AdvanceTime]
+    return any(values[0] not in (_COMMIT, clock) for _, values in _records(path.read_bytes(), path))
+
+
 class CommandJournal:
     def __init__(
         self, path: str | Path, fsync: FsyncPolicy = FsyncPolicy.BATCH,
@@ -123,28 +147,26 @@ class CommandJournal:
     def replay(self) -> Iterator[Entry]:
         """Every journaled command in order; a torn tail (from a crash) is cut off."""
         data = self.path.read_bytes()
-        commands: list[Command] = []
         good = 0
-        for end, values in _records(data, self.path):
-            if values[0] == _COMMIT:
-                yield from (Entry(c, True) for c in commands)
-                commands.clear()
-            else:
-                commands.append(decode_command(values))
-            self.records += 1
-            good = end
+
+        def counted() -> Iterator[tuple[int, tuple[Any, ...]]]:
+            nonlocal good
+            for end, values in _records(data, self.path):
+                self.records += 1
+                good = end
+                yield end, values
+
+        for entry in _entries(counted()):
+            self._unmarked = not entry.committed
+            yield entry
         if good < len(data):
             os.ftruncate(self._fd, good)
         self._size = good
-        self._unmarked = bool(commands)
-        yield from (Entry(c, False) for c in commands)
 
     def holds_orders(self) -> bool:
         """Whether any order command was journaled (the engine clock's ticks aside);
         reads without changing the file, and stops at the first one."""
-        clock = _CODE[AdvanceTime]
-        return any(values[0] not in (_COMMIT, clock)
-                   for _, values in _records(self.path.read_bytes(), self.path))
+        return file_holds_orders(self.path)
 
     def append(self, command: Command) -> None:
         self._pending.append(encode_command(command))
@@ -189,6 +211,26 @@ class CommandJournal:
             return
         os.fsync(self._fd)
         self._last_fsync = now
+
+    def rotate(self, archive: Path) -> None:
+        """Move everything journaled so far to `archive` (a new file) and go on in an
+        empty journal. Call it at a committed point: every command in the journal
+        has its reports stored, so the archive ends with a commit mark."""
+        if archive.exists():
+            raise FileExistsError(f"{archive}: an archived journal is never replaced")
+        self.mark_committed()
+        self.flush()
+        os.fsync(self._fd)
+        if self._syncer is not None:
+            self._syncer.forget(self._fd)
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(self.path, archive)
+        os.close(self._fd)
+        fsync_dir(archive.parent)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fsync_dir(self.path.parent)
+        self._size = 0
+        self._unmarked = False
 
     def close(self) -> None:
         try:
