@@ -406,6 +406,11 @@ class MatchingEngine:
         """Before this time (ns) a command expires nothing: an AdvanceTime is a no-op."""
         return self._next_expiry
 
+    @property
+    def next_end_of_day(self) -> int | None:
+        """When Day orders next expire (ns); None until the first command."""
+        return self._next_eod
+
     def order_state(self, session: str, cl_ord_id: str) -> OrderState | None:
         """The state of the session's order known by `cl_ord_id` (any in its chain)."""
         order = self._find(session, cl_ord_id)

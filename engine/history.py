@@ -109,26 +109,29 @@ class EngineHistory:
                 yield from read_entries(path)
         yield from journal.replay()
 
-    def take_snapshot(self, journal: CommandJournal, state: dict[str, Any]) -> int:
-        """Archive the live journal, then save `state` as covering it (see the module
-        docstring for why this order is crash-safe). Returns the archive's number."""
+    def archive(self, journal: CommandJournal) -> int:
+        """Step 1: the live journal becomes the next archive; returns its number."""
         # Above the snapshot's number too: archives an operator moved away must not
         # make a new archive look covered by the old snapshot.
         archives = self.archives()
         number = max(archives[-1][0] if archives else 0, self._covered()) + 1
         journal.rotate(self.archive_dir / f"journal-{number:06d}.dat")
+        return number
+
+    def save_snapshot(self, covered: int, state: dict[str, Any]) -> None:
+        """Step 2: `state`, the engine after archives 1..`covered`, replaces the
+        snapshot atomically."""
         payload = marshal.dumps(state)
         tmp = self.snapshot_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            write_all(fd, _MAGIC + _HEADER.pack(number, len(payload), zlib.crc32(payload)))
+            write_all(fd, _MAGIC + _HEADER.pack(covered, len(payload), zlib.crc32(payload)))
             write_all(fd, payload)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.snapshot_path)
         fsync_dir(self.directory)
-        return number
 
     def holds_orders(self, snapshot_holds_orders: bool) -> bool:
         """Whether any order was ever journaled (so the instruments' settings matter)."""

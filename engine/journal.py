@@ -168,6 +168,10 @@ class CommandJournal:
         reads without changing the file, and stops at the first one."""
         return file_holds_orders(self.path)
 
+    def holds_commands(self) -> bool:
+        """Whether anything was journaled since this file began (or is pending)."""
+        return self._size > 0 or bool(self._pending)
+
     def append(self, command: Command) -> None:
         self._pending.append(encode_command(command))
         self._unmarked = True

@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from engine.history import SnapshotCorrupt
 from engine.journal import JournalCorrupt
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.log_format import configure_logging
@@ -88,8 +89,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _install_event_loop()
     try:
         return asyncio.run(_serve(settings))
-    except (OSError, StoreCorrupt, JournalCorrupt) as exc:  # port in use, unwritable, damaged
-        print(f"fixgw: cannot start: {exc}", file=sys.stderr)
+    except (OSError, StoreCorrupt, JournalCorrupt, SnapshotCorrupt) as exc:  # port in use,
+        print(f"fixgw: cannot start: {exc}", file=sys.stderr)  # unwritable, damaged
+        if isinstance(exc, SnapshotCorrupt):
+            print("fixgw: restore the engine snapshot from a backup, or move it away: the "
+                  "next start then replays the archived journals (engine/archive/), the "
+                  "whole history", file=sys.stderr)
         if isinstance(exc, JournalCorrupt):
             print("fixgw: the engine journal is damaged before its end (a crash only ever "
                   "tears the last record, which is cut off at start): restore it from a "

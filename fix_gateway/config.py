@@ -189,6 +189,11 @@ class EngineSettings(_Strict):
         "cancel_resting", description="self-trade prevention between orders of one Account"
     )
     end_of_day: time = Field(time(21, 0), description="UTC time at which Day orders expire")
+    snapshots: bool = Field(
+        True, description="snapshot the engine after each end of day, at stop and after a "
+        "start that replayed commands, archiving the journal: a start then replays only what "
+        "came after the last snapshot",
+    )
 
     @property
     def stp(self) -> StpMode:

@@ -30,12 +30,14 @@ from drop_copy.hub import Consumer, DropCopyHub
 from drop_copy.mqtt import MqttFeed, broker_address
 from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
+from engine.history import EngineHistory
 from engine.journal import CommandJournal
+from engine.snapshot import SnapshotMismatch, holds_orders, restore, take
 from fix_gateway.application.echo import EchoApplication
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
-from fix_gateway.config import GatewaySettings
+from fix_gateway.config import ConfigError, GatewaySettings
 from fix_gateway.dictionary import Dictionary
 from fix_gateway.message_log import MessageLogs
 from fix_gateway.metrics import GatewayMetrics
@@ -293,6 +295,8 @@ class Gateway:
         self.dictionary = Dictionary.load(settings.server.dictionary)
         self.order_entry: OrderEntry | None = None
         self.journal: CommandJournal | None = None
+        self.history: EngineHistory | None = None
+        self._snapshot_day: int | None = None  # the engine's next end of day at the last snapshot
         self.surveillance: SurveillanceMonitor | None = None
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
@@ -357,9 +361,22 @@ class Gateway:
             return RejectingApplication()
         settings = self.settings
         instruments = [i.to_instrument() for i in settings.instruments]
-        engine = MatchingEngine(instruments, settings.engine.stp,
-                                end_of_day=settings.engine.end_of_day_ns)
-        self.journal = CommandJournal(settings.store.data_dir / "engine" / "journal.dat",
+        history = self.history = EngineHistory(settings.store.data_dir / "engine")
+        history.directory.mkdir(parents=True, exist_ok=True)
+        saved = history.load_snapshot()
+        covered, state = saved if saved is not None else (0, None)
+        check_and_save(history.directory / RECORD_NAME, settings,
+                       lambda: history.holds_orders(state is not None and holds_orders(state)))
+        if state is None:
+            engine = MatchingEngine(instruments, settings.engine.stp,
+                                    end_of_day=settings.engine.end_of_day_ns)
+        else:
+            try:
+                engine = restore(state, instruments, settings.engine.stp,
+                                 settings.engine.end_of_day_ns)
+            except SnapshotMismatch as exc:
+                raise ConfigError(f"{history.snapshot_path}: {exc}") from exc
+        self.journal = CommandJournal(history.journal_path,
                                       fsync=settings.store.fsync,
                                       fsync_interval=settings.store.fsync_interval,
                                       syncer=self.syncer)
@@ -369,9 +386,8 @@ class Gateway:
                                       order_entry_sessions.get)
         if settings.drop_copy.enabled:
             self._make_drop_copy(self.order_entry)
-        check_and_save(self.journal.path.parent / RECORD_NAME, settings,
-                       self.journal.holds_orders)
-        replayed = self.order_entry.recover(self.journal.replay(), time.time())
+        replayed = self.order_entry.recover(history.entries_after(covered, self.journal),
+                                            time.time())
         if any(s.max_open_orders is not None for s in settings.sessions):
             OpenOrders.install(self.order_entry)  # counts from the recovered state on
         # Restored reports are stored (stream, then stores) before the journal
@@ -384,8 +400,11 @@ class Gateway:
             session.store.flush()
         self.journal.mark_committed()
         self.journal.flush()
-        log.info("event=engine_recovered commands=%d open_orders=%d", replayed,
-                 len(engine.open_orders()))
+        log.info("event=engine_recovered snapshot=%s commands=%d open_orders=%d",
+                 covered if state is not None else "none", replayed, len(engine.open_orders()))
+        if replayed and settings.engine.snapshots:
+            self._take_snapshot()  # the next start replays none of this again
+        self._snapshot_day = engine.next_end_of_day
         if settings.surveillance.enabled:
             self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)
             self.order_entry.observers.append(self.surveillance.observe)
@@ -496,6 +515,42 @@ class Gateway:
                 server.close()
         self.on_fatal()
 
+    def snapshot_engine(self) -> None:
+        """Archive the journal and save the engine's state, so that a start replays
+        only what comes after (engine.history). Called at a committed point: every
+        journaled command has its reports stored."""
+        try:
+            self._take_snapshot()
+        except OSError as exc:  # the journal may be closed or half moved: stop
+            self._fatal(f"engine journal archive failed: {exc}")
+
+    def _take_snapshot(self) -> None:
+        """snapshot_engine; an error archiving the journal is raised (at start, it
+        is a start error)."""
+        if self.order_entry is None or self.history is None or self.journal is None:
+            return
+        started = time.monotonic()
+        number = self.history.archive(self.journal)
+        engine = self.order_entry.engine
+        self._snapshot_day = engine.next_end_of_day
+        try:
+            self.history.save_snapshot(number, take(engine))
+        except OSError as exc:  # the previous snapshot and the archives still recover it all
+            log.error("event=engine_snapshot_failed archive=%d error=%r", number, exc)
+            return
+        log.info("event=engine_snapshot archive=%d seconds=%.3f", number,
+                 time.monotonic() - started)
+
+    def _snapshot_after_end_of_day(self) -> None:
+        """A new trading day began (Day orders expired): snapshot, once a day."""
+        if self.order_entry is None or not self.settings.engine.snapshots:
+            return
+        day = self.order_entry.engine.next_end_of_day
+        if self._snapshot_day is None:
+            self._snapshot_day = day  # the first command of a fresh history set it
+        elif day != self._snapshot_day and self.fatal_reason is None:
+            self.snapshot_engine()
+
     def dump_engine(self) -> Path | None:
         """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
         if self.order_entry is None:
@@ -602,6 +657,7 @@ class Gateway:
             self._last_clock = now
             self.order_entry.advance_time(now)
             self.commit(None)
+            self._snapshot_after_end_of_day()
         if self.drop_copy is not None and self.drop_copy.waiting:
             self.commit(None)  # drop-copy sessions catching up get their next chunk
         for proto in list(self.connections):
@@ -644,6 +700,9 @@ class Gateway:
         if self.drop_copy is not None:
             self.drop_copy.close()
         if self.fatal_reason is None:  # after a failed write, leave the files as they are
+            if self.settings.engine.snapshots and self.journal is not None \
+                    and self.journal.holds_commands():
+                self.snapshot_engine()  # the next start replays nothing
             self._close_files()
         self.syncer.stop()
         log.info("event=stopped")

@@ -1,23 +1,22 @@
-"""`fixgw surveil`: the live detectors over a stored engine journal.
+"""`fixgw surveil`: the live detectors over the stored engine history.
 
-The journal is copied first (replaying a journal cuts a torn tail, and the
-gateway may be writing this one), then replayed through a fresh
-`MatchingEngine` built from the configuration's instruments, exactly as the
-gateway rebuilds its books at start-up; the events feed the same columns and
-detectors as the live monitor.
+Every archived journal and then the live one (engine.history: the venue's
+whole command history, snapshots notwithstanding) is read without changing
+it (the gateway may be writing the live one: a torn tail is left out) and
+replayed through a fresh `MatchingEngine` built from the configuration's
+instruments; the events feed the same columns and detectors as the live
+monitor.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from engine.engine import MatchingEngine
-from engine.journal import CommandJournal, JournalCorrupt
-from session_store import FsyncPolicy
+from engine.history import EngineHistory
+from engine.journal import JournalCorrupt, read_entries
 from surveillance.alerts import Alert
 from surveillance.columns import Batch, EventColumns
 from surveillance.detectors import run_detectors
@@ -25,22 +24,13 @@ from surveillance.ops import make_ops
 from surveillance.settings import SurveillanceSettings
 
 
-def journal_path(data_dir: Path) -> Path:
-    return data_dir / "engine" / "journal.dat"
-
-
-def replay_columns(journal: Path, instruments: list[Any], stp: Any, end_of_day: int) -> Batch:
+def replay_columns(journals: list[Path], instruments: list[Any], stp: Any,
+                   end_of_day: int) -> Batch:
     engine = MatchingEngine(instruments, stp, end_of_day=end_of_day)
     columns = EventColumns()
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "journal.dat"
-        shutil.copyfile(journal, copy)
-        reader = CommandJournal(copy, fsync=FsyncPolicy.NONE)
-        try:
-            for entry in reader.replay():
-                columns.observe(entry.command, engine.process(entry.command), 0.0)
-        finally:
-            reader.close()
+    for journal in journals:
+        for entry in read_entries(journal):
+            columns.observe(entry.command, engine.process(entry.command), 0.0)
     return columns.batch()
 
 
@@ -85,17 +75,16 @@ def main(config: Path | None, data_dir: Path | None, backend: str | None,
     except (ConfigError, ValueError) as exc:
         print(f"fixgw: {exc}", file=sys.stderr)
         return 2
-    journal = journal_path(data_dir or settings.store.data_dir)
-    if not journal.is_file():
-        print(f"fixgw: no engine journal at {journal}", file=sys.stderr)
+    history = EngineHistory((data_dir or settings.store.data_dir) / "engine")
+    journals = history.paths()
+    if not journals:
+        print(f"fixgw: no engine journal at {history.journal_path}", file=sys.stderr)
         return 1
     try:
-        batch = replay_columns(journal, [i.to_instrument() for i in settings.instruments],
+        batch = replay_columns(journals, [i.to_instrument() for i in settings.instruments],
                                settings.engine.stp, settings.engine.end_of_day_ns)
     except JournalCorrupt as exc:
-        where = str(exc).rsplit(": ", 1)[-1]  # about the copy: name the original
-        print(f"fixgw: {journal}: {where}: the journal is damaged before its end",
-              file=sys.stderr)
+        print(f"fixgw: {exc}: the journal is damaged before its end", file=sys.stderr)
         return 1
     for alert in surveil(batch, surveillance):
         sys.stdout.write(alert.model_dump_json() + "\n")

@@ -1,0 +1,215 @@
+"""Engine snapshots and archived journals, through real gateways and real files.
+
+A start replays only what came after the last snapshot, and ends where a
+start replaying the whole history would: the same engine state, to the hash.
+The snapshot is taken at stop, after a start that replayed commands, and
+after each end of day; a crash between archiving the journal and saving the
+snapshot, or a damaged snapshot, loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from engine.engine import MatchingEngine
+from engine.history import EngineHistory
+from engine.journal import read_entries
+from engine.snapshot import restore, take
+from engine.types import Instrument, StpMode
+from fix_gateway.server import Gateway
+from tests.gateway_process import REPO, GatewayProcess
+from tests.test_recovery import CLIENTS, ClientView, LoadClient, write_config
+from tests.venue import Client, venue_settings
+
+
+def trade(port: int, seed: int, rounds: int = 3) -> None:
+    """Orders and cancels from every client, until the gateway is quiet."""
+
+    async def run() -> None:
+        rng = random.Random(seed)
+        clients = [LoadClient(c, port, ClientView(), rng) for c in CLIENTS]
+        for client in clients:
+            client.next_seq = 1  # a fresh logon (141=Y) each time
+            await client.connect()
+        for _ in range(rounds):
+            for client in clients:
+                await client.send_random(30)
+        for client in clients:
+            await client.drain()
+            assert client.peer is not None
+            await client.peer.close()
+
+    asyncio.run(run())
+
+
+def history_from_scratch(data: Path) -> str:
+    """The state hash of every archived and live journal replayed into a fresh engine,
+    as the gateway configured in write_config would build it."""
+    engine = MatchingEngine([Instrument("ACME"), Instrument("GLOBEX", Decimal("0.05"))],
+                            StpMode.CANCEL_RESTING,
+                            end_of_day=21 * 3600 * 10**9)
+    for path in EngineHistory(data / "engine").paths():
+        for entry in read_entries(path):
+            engine.process(entry.command)
+    return engine.state_hash()
+
+
+def recovered_line(log: Path) -> str:
+    lines = [line for line in log.read_text().splitlines() if "event=engine_recovered" in line]
+    return lines[-1]
+
+
+def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    history = EngineHistory(data / "engine")
+    log = tmp_path / "gw.log"
+
+    gw = GatewayProcess(config, log=log)
+    trade(gw.port, seed=1)
+    first = gw.state(data)
+    assert first["open_orders"], "the scenario should leave orders resting"
+    assert gw.stop() == 0
+    # The stop archived the journal and saved the state after it.
+    assert [n for n, _ in history.archives()] == [1]
+    assert history.journal_path.stat().st_size == 0
+    loaded = history.load_snapshot()
+    assert loaded is not None and loaded[0] == 1
+
+    gw = GatewayProcess(config, log=log)
+    assert "snapshot=1 commands=0 " in recovered_line(log)
+    assert gw.state(data) == first
+    trade(gw.port, seed=2)  # cancels of orders that came back from the snapshot, and more
+    second = gw.state(data)
+    assert second["hash"] != first["hash"]
+    gw.kill()  # no snapshot at a crash: the journal holds what came after
+
+    gw = GatewayProcess(config, log=log)
+    line = recovered_line(log)
+    assert "snapshot=1 " in line and "commands=0 " not in line, line
+    try:
+        assert gw.state(data) == second
+        # That start replayed commands, so it took a snapshot of its own.
+        assert [n for n, _ in history.archives()] == [1, 2]
+        loaded = history.load_snapshot()
+        assert loaded is not None and loaded[0] == 2
+        # The archives are the whole history: replayed from scratch, the same state.
+        assert history_from_scratch(data) == second["hash"]
+    finally:
+        assert gw.stop() == 0
+
+
+def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    history = EngineHistory(data / "engine")
+    log = tmp_path / "gw.log"
+    gw = GatewayProcess(config, log=log)
+    trade(gw.port, seed=3)
+    gw.state(data)
+    assert gw.stop() == 0  # snapshot 1
+    gw = GatewayProcess(config, log=log)
+    trade(gw.port, seed=4)
+    before = gw.state(data)
+    # The snapshot cannot be written (a directory stands where its temporary file
+    # goes): the stop archives the journal, then fails to save, as a crash between
+    # the two steps would leave it.
+    blocker = history.snapshot_path.with_suffix(".tmp")
+    blocker.mkdir()
+    assert gw.stop() == 0
+    assert "event=engine_snapshot_failed archive=2" in log.read_text()
+    assert [n for n, _ in history.archives()] == [1, 2]
+    loaded = history.load_snapshot()
+    assert loaded is not None and loaded[0] == 1  # still the old one
+    blocker.rmdir()
+
+    gw = GatewayProcess(config, log=log)
+    try:
+        line = recovered_line(log)
+        assert "snapshot=1 " in line and "commands=0 " not in line, line  # archive 2 replayed
+        assert gw.state(data) == before
+    finally:
+        assert gw.stop() == 0
+
+
+def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    history = EngineHistory(data / "engine")
+    gw = GatewayProcess(config)
+    trade(gw.port, seed=5)
+    before = gw.state(data)
+    assert gw.stop() == 0
+    damaged = bytearray(history.snapshot_path.read_bytes())
+    damaged[-10] ^= 0xFF
+    history.snapshot_path.write_bytes(bytes(damaged))
+    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
+    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1, refused.stderr
+    assert "snapshot.dat: damaged" in refused.stderr and "move it away" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert history.snapshot_path.read_bytes() == bytes(damaged)  # left as it is
+
+    history.snapshot_path.rename(tmp_path / "snapshot.damaged")
+    gw = GatewayProcess(config)
+    try:
+        assert gw.state(data) == before  # every archive replayed
+    finally:
+        assert gw.stop() == 0
+
+
+async def exec_type(client: Client) -> str:
+    """ExecType of the next ExecutionReport; a TestRequest (the clock jumped a day
+    ahead of the heartbeat timers) is answered on the way."""
+    while True:
+        f = await client.next()
+        if f[35] == "1":
+            await client.send("0", (112, f[112]))
+            continue
+        assert f[35] == "8", f
+        return f[150]
+
+
+def test_a_snapshot_is_taken_once_a_day_after_the_end_of_day(tmp_path: Path) -> None:
+    async def run() -> None:
+        gw = Gateway(venue_settings(tmp_path / "data", [{"TargetCompID": "C1"}]))
+        await gw.start()
+        history = gw.history
+        assert history is not None
+        try:
+            client = await Client.logged_on(gw.port, "C1")
+            await client.order("day-1", "buy", 10, "10.00")
+            assert await exec_type(client) == "0"
+            now = time.time()
+            gw.tick(now + 1)  # the same day: nothing to expire, no snapshot
+            assert history.archives() == []
+            gw.tick(now + 86_400)  # past the end of day: the Day order expires
+            assert await exec_type(client) == "C"
+            assert [n for n, _ in history.archives()] == [1]
+            loaded = history.load_snapshot()
+            assert loaded is not None and loaded[0] == 1
+            engine = gw.order_entry.engine  # type: ignore[union-attr]
+            assert loaded[1] == take(engine)
+            settings = gw.settings
+            assert restore(loaded[1], [i.to_instrument() for i in settings.instruments],
+                           settings.engine.stp, settings.engine.end_of_day_ns
+                           ).dump() == engine.dump()
+            gw.tick(now + 86_402)  # later that new day: no second snapshot
+            assert [n for n, _ in history.archives()] == [1]
+            await client.close()
+        finally:
+            await gw.stop()
+        # Nothing was journaled since: the stop had nothing to archive.
+        assert [n for n, _ in history.archives()] == [1]
+
+    asyncio.run(run())
