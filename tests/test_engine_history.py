@@ -16,6 +16,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from engine.engine import MatchingEngine
 from engine.history import EngineHistory
@@ -48,6 +49,15 @@ def trade(port: int, seed: int, rounds: int = 3) -> None:
     asyncio.run(run())
 
 
+def trade_and_stop(config: Path, seed: int, log: Path | None = None) -> dict[str, Any]:
+    """A gateway that trades and stops cleanly (so takes a snapshot); its state before."""
+    gw = GatewayProcess(config, log=log)
+    trade(gw.port, seed)
+    state = gw.state(config.parent / "data")
+    assert gw.stop() == 0
+    return state
+
+
 def history_from_scratch(data: Path) -> str:
     """The state hash of every archived and live journal replayed into a fresh engine,
     as the gateway configured in write_config would build it."""
@@ -71,11 +81,8 @@ def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> No
     history = EngineHistory(data / "engine")
     log = tmp_path / "gw.log"
 
-    gw = GatewayProcess(config, log=log)
-    trade(gw.port, seed=1)
-    first = gw.state(data)
+    first = trade_and_stop(config, seed=1, log=log)
     assert first["open_orders"], "the scenario should leave orders resting"
-    assert gw.stop() == 0
     # The stop archived the journal and saved the state after it.
     assert [n for n, _ in history.archives()] == [1]
     assert history.journal_path.stat().st_size == 0
@@ -112,10 +119,7 @@ def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
     data = tmp_path / "data"
     history = EngineHistory(data / "engine")
     log = tmp_path / "gw.log"
-    gw = GatewayProcess(config, log=log)
-    trade(gw.port, seed=3)
-    gw.state(data)
-    assert gw.stop() == 0  # snapshot 1
+    trade_and_stop(config, seed=3, log=log)  # snapshot 1
     gw = GatewayProcess(config, log=log)
     trade(gw.port, seed=4)
     before = gw.state(data)
@@ -146,10 +150,7 @@ def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
     config = write_config(tmp_path)
     data = tmp_path / "data"
     history = EngineHistory(data / "engine")
-    gw = GatewayProcess(config)
-    trade(gw.port, seed=5)
-    before = gw.state(data)
-    assert gw.stop() == 0
+    before = trade_and_stop(config, seed=5)
     damaged = bytearray(history.snapshot_path.read_bytes())
     damaged[-10] ^= 0xFF
     history.snapshot_path.write_bytes(bytes(damaged))
