@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.journal import CommandJournal, Entry, file_holds_orders, read_entries
+from engine.snapshot import holds_orders as snapshot_holds_orders
 from session_store.files import fsync_dir, write_all
 
 JOURNAL_NAME = "journal.dat"
@@ -77,10 +78,8 @@ class EngineHistory:
             data = self.snapshot_path.read_bytes()
         except FileNotFoundError:
             return None
+        covered, length, crc = self._header(data)
         start = len(_MAGIC) + _HEADER.size
-        if not data.startswith(_MAGIC) or len(data) < start:
-            raise SnapshotCorrupt(f"{self.snapshot_path}: not a fixgw engine snapshot")
-        covered, length, crc = _HEADER.unpack_from(data, len(_MAGIC))
         payload = data[start:start + length]
         if len(payload) != length or zlib.crc32(payload) != crc:
             raise SnapshotCorrupt(f"{self.snapshot_path}: damaged (length or checksum)")
@@ -97,9 +96,14 @@ class EngineHistory:
                 head = f.read(len(_MAGIC) + _HEADER.size)
         except FileNotFoundError:
             return 0
-        if not head.startswith(_MAGIC) or len(head) < len(_MAGIC) + _HEADER.size:
+        return self._header(head)[0]
+
+    def _header(self, data: bytes) -> tuple[int, int, int]:
+        """(archives covered, payload length, crc32) from the start of a snapshot file."""
+        if not data.startswith(_MAGIC) or len(data) < len(_MAGIC) + _HEADER.size:
             raise SnapshotCorrupt(f"{self.snapshot_path}: not a fixgw engine snapshot")
-        return int(_HEADER.unpack_from(head, len(_MAGIC))[0])
+        covered, length, crc = _HEADER.unpack_from(data, len(_MAGIC))
+        return covered, length, crc
 
     def entries_after(self, covered: int, journal: CommandJournal) -> Iterator[Entry]:
         """What a snapshot covering archives 1..`covered` has not seen: the later
@@ -133,6 +137,8 @@ class EngineHistory:
         os.replace(tmp, self.snapshot_path)
         fsync_dir(self.directory)
 
-    def holds_orders(self, snapshot_holds_orders: bool) -> bool:
-        """Whether any order was ever journaled (so the instruments' settings matter)."""
-        return snapshot_holds_orders or any(file_holds_orders(p) for p in self.paths())
+    def holds_orders(self, snapshot: dict[str, Any] | None) -> bool:
+        """Whether any order was ever made, by the loaded `snapshot` or the journals
+        (so the instruments' settings matter)."""
+        return (snapshot is not None and snapshot_holds_orders(snapshot)) or any(
+            file_holds_orders(p) for p in self.paths())

@@ -122,7 +122,8 @@ def read_entries(path: Path) -> Iterator[Entry]:
 
 
 def file_holds_orders(path: Path) -> bool:
-    """Whether the journal file holds any order command (the clock's ticks aside)."""
+    """Whether the journal file holds any order command (the clock's ticks aside);
+    reads without changing the file, and stops at the first one."""
     clock = _CODE[AdvanceTime]
     return any(values[0] not in (_COMMIT, clock) for _, values in _records(path.read_bytes(), path))
 
@@ -162,11 +163,6 @@ class CommandJournal:
         if good < len(data):
             os.ftruncate(self._fd, good)
         self._size = good
-
-    def holds_orders(self) -> bool:
-        """Whether any order command was journaled (the engine clock's ticks aside);
-        reads without changing the file, and stops at the first one."""
-        return file_holds_orders(self.path)
 
     def holds_commands(self) -> bool:
         """Whether anything was journaled since this file began (or is pending)."""

@@ -32,7 +32,7 @@ from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import CommandJournal
-from engine.snapshot import SnapshotMismatch, holds_orders, restore, take
+from engine.snapshot import SnapshotMismatch, restore, take
 from fix_gateway.application.echo import EchoApplication
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
@@ -366,7 +366,7 @@ class Gateway:
         saved = history.load_snapshot()
         covered, state = saved if saved is not None else (0, None)
         check_and_save(history.directory / RECORD_NAME, settings,
-                       lambda: history.holds_orders(state is not None and holds_orders(state)))
+                       lambda: history.holds_orders(state))
         if state is None:
             engine = MatchingEngine(instruments, settings.engine.stp,
                                     end_of_day=settings.engine.end_of_day_ns)
