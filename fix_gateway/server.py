@@ -533,11 +533,18 @@ class Gateway:
         number = self.history.archive(self.journal)
         engine = self.order_entry.engine
         self._snapshot_day = engine.next_end_of_day
+        # The snapshot's records live only until written: no collector passes over
+        # the whole heap while the loop waits for them.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             self.history.save_snapshot(number, take(engine))
         except OSError as exc:  # the previous snapshot and the archives still recover it all
             log.error("event=engine_snapshot_failed archive=%d error=%r", number, exc)
             return
+        finally:
+            if collecting:
+                gc.enable()
         log.info("event=engine_snapshot archive=%d seconds=%.3f", number,
                  time.monotonic() - started)
 
