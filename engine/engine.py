@@ -142,9 +142,21 @@ def utc_text(ts: int) -> str:
     return f"{day}.{ns // 1_000_000:03d}"
 
 
+def lowest_price(instrument: Instrument) -> int:
+    """The lowest limit or stop price accepted, in ticks: band_low, or one tick.
+
+    Without a band_low a zero or negative price is a client's mistake, not an
+    order (an instrument that trades below zero, a spread say, sets band_low).
+    """
+    low = instrument.band_low
+    return 1 if low is None else low
+
+
 def _band_text(name: str, value: int, instrument: Instrument) -> str | None:
     low = instrument.band_low
     high = instrument.band_high
+    if low is None and value < 1:
+        return f"{name} {price_text(value, instrument)} must be positive"
     if (low is not None and value < low) or (high is not None and value > high):
         shown_low = "-inf" if low is None else price_text(low, instrument)
         shown_high = "+inf" if high is None else price_text(high, instrument)
@@ -175,11 +187,10 @@ def new_order_error(
         )
     price = cmd.price
     stop_price = cmd.stop_price
-    if instrument.band_low is not None or instrument.band_high is not None:
-        if price is not None and (text := _band_text("price", price, instrument)):
-            return REJ_OTHER, text
-        if stop_price is not None and (text := _band_text("stop price", stop_price, instrument)):
-            return REJ_OTHER, text
+    if price is not None and (text := _band_text("price", price, instrument)):
+        return REJ_OTHER, text
+    if stop_price is not None and (text := _band_text("stop price", stop_price, instrument)):
+        return REJ_OTHER, text
     ord_type = cmd.ord_type
     text = None
     if ord_type == LIMIT:
@@ -345,7 +356,7 @@ class MatchingEngine:
         self._quick_check = {
             i.symbol: (
                 i.lot_size,
-                -_NO_LIMIT if i.band_low is None else i.band_low,
+                lowest_price(i),
                 _NO_LIMIT if i.band_high is None else i.band_high,
                 i.max_qty,
             )

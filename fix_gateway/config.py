@@ -158,7 +158,8 @@ class InstrumentSettings(_Strict):
     _wire_text = field_validator("symbol")(wire_text)
     tick_size: Decimal = Field(Decimal("0.01"), gt=0)
     lot_size: int = Field(1, ge=1)
-    band_low: Decimal | None = Field(None, description="lowest accepted price, if any")
+    band_low: Decimal | None = Field(
+        None, description="lowest accepted price; without it, prices must be positive")
     band_high: Decimal | None = Field(None, description="highest accepted price, if any")
     max_qty: int = Field(1_000_000_000, ge=1, le=MAX_ORDER_QTY,
                          description="largest order quantity accepted (a fat-finger limit)")

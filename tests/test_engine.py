@@ -214,6 +214,35 @@ def test_price_outside_band_is_rejected(
     assert event.text == text
 
 
+@pytest.mark.parametrize(
+    ("price", "stop", "text"),
+    [
+        (0, None, "price 0.00 must be positive"),
+        (-5, None, "price -0.05 must be positive"),
+        (None, 0, "stop price 0.00 must be positive"),
+        (100, -1, "stop price -0.01 must be positive"),
+    ],
+)
+def test_without_a_band_low_a_price_must_be_positive(
+    venue: Venue, price: int | None, stop: int | None, text: str
+) -> None:
+    event = reject_of(venue.order(BUY, 100, price, stop=stop, symbol="LOT"))
+    assert event.reason == REJ_OTHER
+    assert event.text == text
+    assert kinds(venue.order(BUY, 100, 1, symbol="LOT")) == ["Accepted"]  # one tick is fine
+
+
+def test_a_band_low_below_zero_lets_prices_go_negative() -> None:
+    spread = Instrument("SPREAD", band_low=-500, band_high=500)
+    engine = MatchingEngine([spread])
+    sell = NewOrder(T0, "S1", "A", "s", "SPREAD", SELL, LIMIT, 10, -120, None, DAY)
+    buy = NewOrder(T0, "S2", "B", "b", "SPREAD", BUY, LIMIT, 10, -100, None, DAY)
+    assert kinds(engine.process(sell)) == ["Accepted"]
+    assert trades(engine.process(buy)) == [(1, -120, 10)]
+    low = NewOrder(T0, "S1", "A", "x", "SPREAD", SELL, LIMIT, 10, -501, None, DAY)
+    assert reject_of(engine.process(low)).text == "price -5.01 outside band [-5.00, 5.00]"
+
+
 def test_band_limits_themselves_are_accepted(venue: Venue) -> None:
     assert kinds(venue.order(BUY, 10, 50)) == ["Accepted"]
     assert kinds(venue.order(SELL, 10, 200)) == ["Accepted"]
@@ -791,6 +820,8 @@ def test_replace_rejects(venue: Venue) -> None:
         (venue.replace("live", "a", 5), CXL_DUPLICATE_CLORDID, "duplicate ClOrdID 'a'"),
         (venue.replace("live", "r3", 5, 250), CXL_OTHER, "price 2.50 outside band [0.50, 2.00]"),
         (venue.replace("live", "r4", 0), CXL_OTHER, "order quantity 0 must be positive"),
+        (venue.replace("lots", "r6", 100, 0, symbol="LOT"), CXL_OTHER,
+         "price 0.00 must be positive"),
         (
             venue.replace("lots", "r5", 150, symbol="LOT"),
             CXL_OTHER,

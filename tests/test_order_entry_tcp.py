@@ -537,6 +537,18 @@ async def test_reject_price_outside_band(traders: tuple[Trader, Trader, Trader])
     assert (await one.er("0"))[11] == "OK"
 
 
+async def test_reject_price_not_positive(traders: tuple[Trader, Trader, Trader]) -> None:
+    one, _, _ = traders  # ACME has no band: prices must still be above zero
+    await one.order("X1", "buy", 100, "ACME", "0")
+    f = await _rejected(one, "X1", "99")
+    assert f[58] == "price 0.00 must be positive", f[58]
+    await one.order("X2", "sell", 100, "ACME", "-1.50")
+    f = await _rejected(one, "X2", "99")
+    assert f[58] == "price -1.50 must be positive", f[58]
+    await one.order("OK", "buy", 100, "ACME", "0.01")  # the session goes on
+    assert (await one.er("0"))[11] == "OK"
+
+
 async def test_reject_quantity_not_positive_or_not_a_lot(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:
