@@ -83,6 +83,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,6 +100,7 @@ INSTRUMENTS = [
     ("HOOLI", 1, 71_000), ("UMBRELLA", 1, 1_999), ("STARK", 1, 33_300),
     ("WAYNE", 1, 12_075), ("TYRELL", 1, 5_005),
 ]
+PACED_WINDOW = 500  # unanswered orders per session allowed in the fixed-rate run
 CANCEL_LAG_CYCLES = 250  # a type-1 order is cancelled 250 cycles (1,000 messages) later
 
 
@@ -248,10 +250,15 @@ def cpu_busy_seconds(cpus: set[int] | None) -> float:
 
 
 class CpuMeter:
-    """What the gateway (process, event-loop thread) and its CPU did over an interval."""
+    """What a venue (process, event-loop thread) and its CPU did over an interval.
 
-    def __init__(self, pid: int, cpus: set[int] | None) -> None:
-        self.pid, self.cpus = pid, cpus
+    `loop_thread`: the work runs on the process's main thread (fixgw's event
+    loop); otherwise (QuickFIX's acceptor thread) per-order CPU is the process's.
+    """
+
+    def __init__(self, pid: int, cpus: set[int] | None, label: str = "gateway",
+                 loop_thread: bool = True) -> None:
+        self.pid, self.cpus, self.label, self.loop_thread = pid, cpus, label, loop_thread
         self.start = self._read()
 
     def _read(self) -> tuple[float, float, float, float, float]:
@@ -262,15 +269,17 @@ class CpuMeter:
         t1, p1, m1, c1, k1 = self._read()
         t0, p0, m0, c0, k0 = self.start
         wall = max(t1 - t0, 1e-9)
-        text = (f"gateway CPU {100 * (p1 - p0) / wall:.0f}% of one core (event-loop thread "
-                f"{100 * (m1 - m0) / wall:.0f}%, of it in the kernel "
-                f"{100 * (k1 - k0) / wall:.0f}%)")
+        text = f"{self.label} CPU {100 * (p1 - p0) / wall:.0f}% of one core"
+        if self.loop_thread:
+            text += (f" (event-loop thread {100 * (m1 - m0) / wall:.0f}%, of it in the kernel "
+                     f"{100 * (k1 - k0) / wall:.0f}%)")
         if self.cpus:
             others = (c1 - c0) - (p1 - p0)
             text += f", other work on its CPU {100 * max(others, 0) / wall:.0f}%"
-        if answered and m1 > m0:
-            per = (m1 - m0) / answered * 1e6
-            text += (f"; loop thread {per:.1f} us CPU per order = at most "
+        used, who = (m1 - m0, "loop thread") if self.loop_thread else (p1 - p0, "process")
+        if answered and used > 0:
+            per = used / answered * 1e6
+            text += (f"; {who} {per:.1f} us CPU per order = at most "
                      f"{1e6 / per:,.0f} orders/s on a core of its own")
         return text
 
@@ -785,6 +794,44 @@ def describe_first_answers(r: dict) -> str:
             f"{r['fills']:,} fill ERs")
 
 
+def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | None,
+                  client: Path | None, streams: Callable[[str, int, int], tuple[list[Path],
+                                                                        list[Stream]]],
+                  n_orders: int, window: int, sessions: list[str], rate: float,
+                  paced_orders: int, duration: float, loop_thread: bool = True) -> None:
+    """The two runs every venue gets (a warm-up first): max throughput with `window`
+    orders unanswered per session, then latency at a fixed `rate`."""
+    w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)
+    run_client(client, host, port, "max", window, w_paths, stream_objs=w_objs)
+    t_paths, t_objs = streams("T", n_orders, 1)
+    meter = CpuMeter(pid, cpus, label, loop_thread)
+    r = run_client(client, host, port, "max", window, t_paths, stream_objs=t_objs)
+    cpu = meter.report(r["answered"])
+    print(f"{label} orders/s (window {window * len(sessions)}, {r['orders']:,} orders):"
+          f" {r['orders_per_s']:,.0f}")
+    print(f"{label} ack latency p50/p99/p99.9 during that run: "
+          f"{fmt_lat(r, ('p50_us', 'p99_us', 'p999_us'))} us "
+          + (f"({describe_first_answers(r)})" if "first_new" in r else ""))
+    print(f"  ({cpu})", flush=True)
+
+    l_paths, l_objs = streams("L", paced_orders, 3)
+    meter = CpuMeter(pid, cpus, label, loop_thread)
+    r = run_client(client, host, port, "paced", PACED_WINDOW, l_paths, rate=rate,
+                   stream_objs=l_objs)
+    cpu = meter.report(r["answered"])
+    print(f"{label} ack latency p50/p99/p99.9/max at {rate:,.0f} orders/s "
+          f"({duration:.0f} s, {r['answered']:,} orders): "
+          f"{fmt_lat(r, ('p50_us', 'p99_us', 'p999_us', 'max_us'))} us")
+    print(f"  (achieved {r['answered'] / r['elapsed_s']:,.0f} orders/s, window "
+          f"{PACED_WINDOW}/session, window stalls {r['window_stalls']}, sends >1 ms late "
+          f"{r['late_sends']}, p90 {r['p90_us']:,.0f} us)")
+    if (r["answered"] < 0.97 * rate * r["elapsed_s"] or r["window_stalls"]
+            or r["late_sends"] > 0.01 * r["answered"]):
+        print(f"  (the {label} did not keep up with the offered rate: these latencies are "
+              "mostly queueing)")
+    print(f"  ({cpu})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (~15 s)")
@@ -833,7 +880,6 @@ def main(argv: list[str] | None = None) -> int:
     paced_orders = int(args.rate * duration)
     sessions = [f"CLIENT{i + 1}" for i in range(args.sessions)]
     window = max(1, args.window // len(sessions))  # per session
-    paced_window = 500
     gw_cpus, client_cpus, pin_text = cpu_plan(not args.no_pin)
     if client_cpus:
         os.sched_setaffinity(0, client_cpus)
@@ -888,7 +934,7 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 # The latency floor of this machine: the same pacing, no FIX logic.
                 f_paths, f_objs = streams("F", paced_orders, 5)
-                r = run_client(client, host, port, "paced", paced_window, f_paths,
+                r = run_client(client, host, port, "paced", PACED_WINDOW, f_paths,
                                rate=args.rate, stream_objs=f_objs)
                 print(f"bare uvloop Python responder ack latency p50/p99/p99.9/max at "
                       f"{args.rate:,.0f} orders/s: "
@@ -904,34 +950,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config: drop copy {args.drop_copy}"
               + (f" ({side.args[0]} broker)" if side is not None else ""), flush=True)
         try:
-            w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)
-            run_client(client, gw.host, gw.port, "max", window, w_paths, stream_objs=w_objs)
-            meter = CpuMeter(gw.proc.pid, gw_cpus)
-            r = run_client(client, gw.host, gw.port, "max", window, t_paths, stream_objs=t_objs)
-            cpu = meter.report(r["answered"])
-            print(f"gateway orders/s (window {window * len(sessions)}, {r['orders']:,} orders):"
-                  f" {r['orders_per_s']:,.0f}")
-            print(f"gateway ack latency p50/p99/p99.9 during that run: "
-                  f"{fmt_lat(r, ('p50_us', 'p99_us', 'p999_us'))} us "
-                  + (f"({describe_first_answers(r)})" if "first_new" in r else ""))
-            print(f"  ({cpu})", flush=True)
-
-            l_paths, l_objs = streams("L", paced_orders, 3)
-            meter = CpuMeter(gw.proc.pid, gw_cpus)
-            r = run_client(client, gw.host, gw.port, "paced", paced_window, l_paths,
-                           rate=args.rate, stream_objs=l_objs)
-            cpu = meter.report(r["answered"])
-            print(f"gateway ack latency p50/p99/p99.9/max at {args.rate:,.0f} orders/s "
-                  f"({duration:.0f} s, {r['answered']:,} orders): "
-                  f"{fmt_lat(r, ('p50_us', 'p99_us', 'p999_us', 'max_us'))} us")
-            print(f"  (achieved {r['answered'] / r['elapsed_s']:,.0f} orders/s, window "
-                  f"{paced_window}/session, window stalls {r['window_stalls']}, sends >1 ms late "
-                  f"{r['late_sends']}, p90 {r['p90_us']:,.0f} us)")
-            if (r["answered"] < 0.97 * args.rate * r["elapsed_s"] or r["window_stalls"]
-                    or r["late_sends"] > 0.01 * r["answered"]):
-                print("  (the gateway did not keep up with the offered rate: these latencies are "
-                      "mostly queueing)")
-            print(f"  ({cpu})", flush=True)
+            measure_venue("gateway", gw.proc.pid, gw.host, gw.port, gw_cpus, client, streams,
+                          n_orders, window, sessions, args.rate, paced_orders, duration)
         finally:
             rc, err = gw.stop()
             if rc != 0:
@@ -957,12 +977,13 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir / "data", ignore_errors=True)
             gw = Gateway(config, gw_cpus, args.profile, workdir)
             try:
+                w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)
                 run_client(client, gw.host, gw.port, "max", window, w_paths, stream_objs=w_objs)
                 if args.profile == "pyspy":
                     gw.start_pyspy()
                 if args.profile_paced:
                     p_paths, p_objs = streams("P", paced_orders, 4)
-                    r = run_client(client, gw.host, gw.port, "paced", paced_window, p_paths,
+                    r = run_client(client, gw.host, gw.port, "paced", PACED_WINDOW, p_paths,
                                    rate=args.rate, stream_objs=p_objs)
                     print(f"\nunder the profiler ({args.profile}), paced at "
                           f"{args.rate:,.0f}/s: p50/p99 "

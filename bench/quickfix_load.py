@@ -1,0 +1,134 @@
+"""QuickFIX C++ under the same load as fixgw: the side-by-side of issue 3.
+
+Builds `bench/quickfix_venue.cpp` (a QuickFIX 1.15 acceptor with FileStore,
+validation against specs/FIX44.xml and a price-time book: see the file) with
+g++ against Debian's libquickfix-dev, starts it pinned to the CPU the gateway
+gets in `gateway_load.py`, and runs the same C load client, order streams and
+two runs: max throughput (window 500) and latency at 10,000 orders/s. Then,
+unless `--skip-fixgw`, the same runs against fixgw with its default
+configuration, so both figures come from one sitting of this noisy machine.
+
+    .venv/bin/python bench/quickfix_load.py            # ~1 minute
+    .venv/bin/python bench/quickfix_load.py --quick    # ~30 s
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.gateway_load import (  # noqa: E402
+    VENUE,
+    Gateway,
+    _pinned,
+    build_client,
+    cpu_plan,
+    drop_copy_setup,
+    make_streams,
+    measure_venue,
+    wait_for_line,
+    write_config,
+)
+
+SOURCE = ROOT / "bench" / "quickfix_venue.cpp"
+
+
+def build_venue(workdir: Path) -> Path:
+    compiler = shutil.which("g++")
+    if compiler is None or not Path("/usr/include/quickfix/Application.h").exists():
+        raise SystemExit("needs g++ and QuickFIX's headers: apt-get install g++ libquickfix-dev "
+                         "(make test installs them)")
+    binary = workdir / "quickfix_venue"
+    subprocess.run([compiler, "-O2", "-std=c++14", "-Wno-deprecated", "-o", str(binary),
+                    str(SOURCE), "-lquickfix", "-lpthread"], check=True)
+    return binary
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_settings(workdir: Path, port: int, sessions: list[str]) -> Path:
+    lines = [
+        "[DEFAULT]", "ConnectionType=acceptor", f"SocketAcceptPort={port}",
+        f"FileStorePath={workdir / 'qf-store'}", "StartTime=00:00:00", "EndTime=00:00:00",
+        "UseDataDictionary=Y", f"DataDictionary={ROOT / 'specs' / 'FIX44.xml'}",
+        "SocketNodelay=Y",
+    ]
+    for target in sessions:
+        lines += ["[SESSION]", "BeginString=FIX.4.4", f"SenderCompID={VENUE}",
+                  f"TargetCompID={target}"]
+    path = workdir / "quickfix.cfg"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="50,000 orders and 4 s at the rate")
+    ap.add_argument("--rate", type=float, default=10_000)
+    ap.add_argument("--sessions", type=int, default=2)
+    ap.add_argument("--skip-fixgw", action="store_true", help="QuickFIX only")
+    args = ap.parse_args()
+    n_orders = 50_000 if args.quick else 200_000
+    duration = 4.0 if args.quick else 15.0
+    sessions = [f"CLIENT{i + 1}" for i in range(args.sessions)]
+    window = 500 // len(sessions)
+    venue_cpus, client_cpus, pin_text = cpu_plan(True)
+    if client_cpus:
+        os.sched_setaffinity(0, client_cpus)
+    workdir = Path(tempfile.mkdtemp(prefix="fixgw-qf-"))
+    try:
+        client = build_client(workdir)
+        if client is None:
+            raise SystemExit("needs a C compiler for bench/load_client.c")
+        binary = build_venue(workdir)
+        print(f"config: {len(sessions)} sessions, pinning: {pin_text}, C load client, "
+              f"same order streams as gateway_load.py", flush=True)
+
+        def streams(tag: str, total: int, seed: int):  # type: ignore[no-untyped-def]
+            return make_streams(workdir, tag, sessions, total, seed)
+
+        port = free_port()
+        venue = subprocess.Popen([str(binary), str(write_settings(workdir, port, sessions))],
+                                 cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, preexec_fn=_pinned(venue_cpus))
+        try:
+            wait_for_line(venue, r"quickfix venue listening on (\d+)", 30)
+            measure_venue("quickfix", venue.pid, "127.0.0.1", port, venue_cpus, client,
+                          streams, n_orders, window, sessions, args.rate,
+                          int(args.rate * duration), duration, loop_thread=False)
+        finally:
+            venue.terminate()
+            _, err = venue.communicate(timeout=30)
+            if venue.returncode not in (0, -15):
+                print(f"  !! quickfix venue exited {venue.returncode}: {err[-2000:]}")
+
+        if not args.skip_fixgw:
+            extra, _ = drop_copy_setup("stream", workdir, client_cpus)
+            gw = Gateway(write_config(workdir, "interval", sessions, extra=extra), venue_cpus,
+                         None, workdir)
+            try:
+                measure_venue("fixgw", gw.proc.pid, gw.host, gw.port, venue_cpus, client,
+                              streams, n_orders, window, sessions, args.rate,
+                              int(args.rate * duration), duration)
+            finally:
+                gw.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
