@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -74,12 +75,32 @@ def write_settings(workdir: Path, port: int, sessions: list[str]) -> Path:
     return path
 
 
+def run_quickfix(binary: Path, workdir: Path, sessions: list[str], cpus: set[int] | None,
+                 client: Path, streams: Any, n_orders: int, window: int, rate: float,
+                 duration: float) -> None:
+    port = free_port()
+    venue = subprocess.Popen([str(binary), str(write_settings(workdir, port, sessions))],
+                             cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, preexec_fn=_pinned(cpus))
+    try:
+        wait_for_line(venue, r"quickfix venue listening on (\d+)", 30)
+        measure_venue("quickfix", venue.pid, "127.0.0.1", port, cpus, client, streams,
+                      n_orders, window, sessions, rate, int(rate * duration), duration,
+                      loop_thread=False)
+    finally:
+        venue.terminate()
+        _, err = venue.communicate(timeout=30)
+        if venue.returncode not in (0, -15):
+            print(f"  !! quickfix venue exited {venue.returncode}: {err[-2000:]}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="50,000 orders and 4 s at the rate")
     ap.add_argument("--rate", type=float, default=10_000)
     ap.add_argument("--sessions", type=int, default=2)
     ap.add_argument("--skip-fixgw", action="store_true", help="QuickFIX only")
+    ap.add_argument("--skip-quickfix", action="store_true", help="fixgw only")
     args = ap.parse_args()
     n_orders = 50_000 if args.quick else 200_000
     duration = 4.0 if args.quick else 15.0
@@ -100,21 +121,9 @@ def main() -> int:
         def streams(tag: str, total: int, seed: int):  # type: ignore[no-untyped-def]
             return make_streams(workdir, tag, sessions, total, seed)
 
-        port = free_port()
-        venue = subprocess.Popen([str(binary), str(write_settings(workdir, port, sessions))],
-                                 cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True, preexec_fn=_pinned(venue_cpus))
-        try:
-            wait_for_line(venue, r"quickfix venue listening on (\d+)", 30)
-            measure_venue("quickfix", venue.pid, "127.0.0.1", port, venue_cpus, client,
-                          streams, n_orders, window, sessions, args.rate,
-                          int(args.rate * duration), duration, loop_thread=False)
-        finally:
-            venue.terminate()
-            _, err = venue.communicate(timeout=30)
-            if venue.returncode not in (0, -15):
-                print(f"  !! quickfix venue exited {venue.returncode}: {err[-2000:]}")
-
+        if not args.skip_quickfix:
+            run_quickfix(binary, workdir, sessions, venue_cpus, client, streams, n_orders,
+                         window, args.rate, duration)
         if not args.skip_fixgw:
             extra, _ = drop_copy_setup("stream", workdir, client_cpus)
             gw = Gateway(write_config(workdir, "interval", sessions, extra=extra), venue_cpus,
@@ -124,7 +133,9 @@ def main() -> int:
                               streams, n_orders, window, sessions, args.rate,
                               int(args.rate * duration), duration)
             finally:
-                gw.stop()
+                rc, err = gw.stop()
+                if rc != 0:
+                    print(f"  !! fixgw exited {rc}: {err[-3000:]}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -112,6 +112,12 @@ class ServerSettings(_Strict):
         " everything by ResendRequest",
     )
     tick_interval: float = Field(0.1, gt=0, le=5)
+    stall_seconds: float = Field(
+        2.0, ge=0,
+        description="the event loop held up this long (a disk that stops answering, a long"
+        " pause) writes every thread's stack to stderr while it lasts and logs"
+        " event=loop_stalled when it ends; 0: off",
+    )
     explain_refused_logon: bool = Field(
         True,
         description="send a Logout with a Text saying why before closing a refused Logon;"

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import json
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +56,18 @@ log = logging.getLogger("fixgw.server")
 ENGINE_CLOCK_INTERVAL = 1.0  # seconds between AdvanceTime commands (expiries)
 CREDENTIAL_THREADS = 2  # threads hashing Logon passwords (scrypt: ~50 ms, 16 MiB each)
 MAX_CREDENTIAL_CHECKS = 64  # Logons waiting for them, all connections together
+
+
+def _stack_dump_file() -> Any:
+    """The process's stderr, where faulthandler can write stacks; None when it has no
+    file descriptor (embedded, or replaced by a capture)."""
+    stream = sys.__stderr__
+    try:
+        if stream is not None and stream.fileno() >= 0:
+            return stream
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
 
 
 def tune_gc() -> None:
@@ -336,6 +350,7 @@ class Gateway:
         self._server: asyncio.Server | None = None
         self._tls_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self.loop_stalls = 0  # times the event loop was held up past server.stall_seconds
         self._last_clock = 0.0
         # Set when what was decided cannot be written ahead (disk full, I/O error):
         # the venue stops and the process exits non-zero (see _fatal).
@@ -648,12 +663,29 @@ class Gateway:
 
     async def _tick_forever(self) -> None:
         interval = self.settings.server.tick_interval
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                self.tick(time.time())
-            except Exception:  # the clock must keep going for everyone else
-                log.exception("event=tick_error")
+        stall = self.settings.server.stall_seconds
+        dump_to = _stack_dump_file() if stall else None
+        last = time.monotonic()
+        try:
+            while True:
+                if dump_to is not None:
+                    # Re-armed every tick: only a loop held past it fires (faulthandler's
+                    # own thread, no GIL needed), showing where every thread is stuck.
+                    faulthandler.dump_traceback_later(interval + stall, file=dump_to)
+                await asyncio.sleep(interval)
+                now = time.monotonic()
+                late = now - last - interval
+                last = now
+                if stall and late >= stall:
+                    self.loop_stalls += 1
+                    log.warning("event=loop_stalled seconds=%.3f", late)
+                try:
+                    self.tick(time.time())
+                except Exception:  # the clock must keep going for everyone else
+                    log.exception("event=tick_error")
+        finally:
+            if dump_to is not None:
+                faulthandler.cancel_dump_traceback_later()
 
     def tick(self, now: float) -> None:
         if self.message_logs is not None:

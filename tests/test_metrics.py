@@ -370,3 +370,31 @@ def test_session_counters_fold_reasons_into_bounded_kinds() -> None:
     assert counters.logons == 1
     assert counters.disconnects == {"heartbeat_timeout": 1}
     assert counters.sent[b"1"] == 1  # the TestRequest
+
+
+async def test_a_held_event_loop_is_shown_and_counted(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A loop held past server.stall_seconds: every thread's stack goes to stderr while
+    it lasts (faulthandler), and event=loop_stalled plus the counter when it ends."""
+    base = metrics_settings(tmp_path).model_dump(by_alias=True)
+    base["server"].update(tick_interval=0.05, stall_seconds=0.3)
+    gw = Gateway(GatewaySettings.model_validate(base))
+    await gw.start()
+    try:
+        trader = await Trader.log_on(gw.port, "CLIENT1")
+        await asyncio.sleep(0.5)  # normal ticking: no false alarm
+        assert gw.loop_stalls == 0
+        time.sleep(1.0)  # what a disk that stops answering does to the loop
+        await asyncio.sleep(0.2)
+        assert gw.loop_stalls == 1
+        assert any("event=loop_stalled seconds=" in r.getMessage() for r in caplog.records)
+        dump = capfd.readouterr().err
+        assert "Timeout (0:00:00" in dump, dump  # faulthandler's header
+        assert "test_a_held_event_loop_is_shown_and_counted" in dump, dump
+        samples = await scrape(gw)
+        assert value(samples, "fixgw_event_loop_stalls_total") == 1
+        await trader.alive()  # and trading goes on
+        await trader.peer.close()
+    finally:
+        await gw.stop(drain_timeout=0.5)

@@ -217,6 +217,10 @@ class GatewayCollector(Collector):
         yield self.metrics.store_flush.family(
             "fixgw_store_flush_seconds",
             "Journal and session-store flushes of one batch (write ahead, before speaking)")
+        yield CounterMetricFamily(
+            "fixgw_event_loop_stalls_total",
+            "Times the event loop was held up for server.stall_seconds or more",
+            value=self.gateway.loop_stalls)
 
     def _external_families(self) -> Iterator[Metric]:
         ext = self.external
