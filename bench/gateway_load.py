@@ -794,6 +794,15 @@ def describe_first_answers(r: dict) -> str:
             f"{r['fills']:,} fill ERs")
 
 
+def report_stalls(err: str) -> None:
+    """Print what fixgw said about a held-up event loop (server.stall_seconds)."""
+    stalls = [line for line in err.splitlines() if "event=loop_stalled" in line]
+    for line in stalls:
+        print(f"  !! {line}")
+    if "Timeout (" in err:  # faulthandler's stacks while it was held
+        print("  !! stacks while the loop was held:\n" + err[err.index("Timeout ("):][:4000])
+
+
 def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | None,
                   client: Path | None, streams: Callable[[str, int, int], tuple[list[Path],
                                                                         list[Stream]]],
@@ -954,6 +963,7 @@ def main(argv: list[str] | None = None) -> int:
                           n_orders, window, sessions, args.rate, paced_orders, duration)
         finally:
             rc, err = gw.stop()
+            report_stalls(err)
             if rc != 0:
                 print(f"  !! gateway exited {rc}: {err[-2000:]}")
             elif err.strip():

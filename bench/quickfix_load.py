@@ -36,6 +36,7 @@ from bench.gateway_load import (  # noqa: E402
     drop_copy_setup,
     make_streams,
     measure_venue,
+    report_stalls,
     wait_for_line,
     write_config,
 )
@@ -134,6 +135,7 @@ def main() -> int:
                               int(args.rate * duration), duration)
             finally:
                 rc, err = gw.stop()
+                report_stalls(err)
                 if rc != 0:
                     print(f"  !! fixgw exited {rc}: {err[-3000:]}")
     finally:
