@@ -10,6 +10,7 @@ configuration, so both figures come from one sitting of this noisy machine.
 
     .venv/bin/python bench/quickfix_load.py            # ~1 minute
     .venv/bin/python bench/quickfix_load.py --quick    # ~30 s
+    .venv/bin/python bench/quickfix_load.py --executor # + QuickFIX with no book
 """
 
 from __future__ import annotations
@@ -78,15 +79,18 @@ def write_settings(workdir: Path, port: int, sessions: list[str]) -> Path:
 
 def run_quickfix(binary: Path, workdir: Path, sessions: list[str], cpus: set[int] | None,
                  client: Path, streams: Any, n_orders: int, window: int, rate: float,
-                 duration: float) -> None:
+                 duration: float, executor: bool) -> None:
     port = free_port()
-    venue = subprocess.Popen([str(binary), str(write_settings(workdir, port, sessions))],
+    shutil.rmtree(workdir / "qf-store", ignore_errors=True)
+    mode = ["executor"] if executor else []
+    venue = subprocess.Popen([str(binary), str(write_settings(workdir, port, sessions)), *mode],
                              cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, preexec_fn=_pinned(cpus))
     try:
         wait_for_line(venue, r"quickfix venue listening on (\d+)", 30)
-        measure_venue("quickfix", venue.pid, "127.0.0.1", port, cpus, client, streams,
-                      n_orders, window, sessions, rate, int(rate * duration), duration,
+        label = "quickfix executor" if executor else "quickfix"
+        measure_venue(label, venue.pid, "127.0.0.1", port, cpus, client, streams, n_orders,
+                      window, sessions, rate, int(rate * duration), duration,
                       loop_thread=False)
     finally:
         venue.terminate()
@@ -102,6 +106,9 @@ def main() -> int:
     ap.add_argument("--sessions", type=int, default=2)
     ap.add_argument("--skip-fixgw", action="store_true", help="QuickFIX only")
     ap.add_argument("--skip-quickfix", action="store_true", help="fixgw only")
+    ap.add_argument("--executor", action="store_true",
+                    help="also QuickFIX with no book: one ER Fill per order (like QuickFIX's "
+                         "executor example, the issue's reference figure)")
     args = ap.parse_args()
     n_orders = 50_000 if args.quick else 200_000
     duration = 4.0 if args.quick else 15.0
@@ -123,8 +130,9 @@ def main() -> int:
             return make_streams(workdir, tag, sessions, total, seed)
 
         if not args.skip_quickfix:
-            run_quickfix(binary, workdir, sessions, venue_cpus, client, streams, n_orders,
-                         window, args.rate, duration)
+            for executor in ([False, True] if args.executor else [False]):
+                run_quickfix(binary, workdir, sessions, venue_cpus, client, streams, n_orders,
+                             window, args.rate, duration, executor)
         if not args.skip_fixgw:
             extra, _ = drop_copy_setup("stream", workdir, client_cpus)
             gw = Gateway(write_config(workdir, "interval", sessions, extra=extra), venue_cpus,

@@ -3,7 +3,7 @@
 // Built and driven by bench/quickfix_load.py, which sends it the same order
 // streams with the same C load client as bench/gateway_load.py. Usage:
 //
-//   quickfix_venue SETTINGS.cfg      (prints "quickfix venue listening on PORT")
+//   quickfix_venue SETTINGS.cfg [executor]   (prints "quickfix venue listening on PORT")
 //
 // What it is: a FIX 4.4 acceptor (SocketAcceptor: one thread serves every
 // session), QuickFIX's FileStore, validation against fixgw's dictionary
@@ -15,6 +15,10 @@
 //                                       an IOC remainder gets ER Canceled
 //   OrderCancelRequest                  ER Canceled, or OrderCancelReject
 //                                       (102=1) when the order is not live
+//
+// With "executor" it keeps no book, like QuickFIX's executor example (the
+// issue's reference figure): every order gets one ER Fill for its whole
+// quantity at its price, every cancel an OrderCancelReject.
 //
 // What it leaves out, that fixgw does: self-trade prevention, an engine
 // journal and recovery, drop copy, metrics, surveillance, per-session
@@ -75,6 +79,8 @@ struct Book {
 
 class Venue : public FIX::Application, public FIX::MessageCracker {
  public:
+  explicit Venue(bool executor) : executor_(executor) {}
+
   void onCreate(const FIX::SessionID&) override {}
   void onLogon(const FIX::SessionID&) override {}
   void onLogout(const FIX::SessionID&) override {}
@@ -115,6 +121,13 @@ class Venue : public FIX::Application, public FIX::MessageCracker {
     order->price = std::llround(price.getValue() * 10000);
     order->qty = order->leaves = static_cast<long long>(qty.getValue());
     order->id = ++next_order_id_;
+    if (executor_) {
+      order->leaves = 0;
+      order->cum = order->qty;
+      order->value = static_cast<double>(order->qty) * order->price;
+      report(*order, FIX::ExecType_TRADE, "", order->qty, order->price);
+      return;
+    }
     report(*order, FIX::ExecType_NEW, "", 0, 0);
     match(order);
     if (order->leaves == 0) return;
@@ -221,6 +234,7 @@ class Venue : public FIX::Application, public FIX::MessageCracker {
     FIX::Session::sendToTarget(er, order.session);
   }
 
+  bool executor_;
   std::unordered_map<std::string, Book> books_;
   std::unordered_map<std::string, std::shared_ptr<Order>> live_;
   long long next_order_id_ = 0;
@@ -230,8 +244,9 @@ class Venue : public FIX::Application, public FIX::MessageCracker {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: quickfix_venue SETTINGS.cfg" << std::endl;
+  bool executor = argc == 3 && std::string(argv[2]) == "executor";
+  if (argc != 2 && !executor) {
+    std::cerr << "usage: quickfix_venue SETTINGS.cfg [executor]" << std::endl;
     return 2;
   }
   sigset_t stop_signals;
@@ -242,7 +257,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   try {
     FIX::SessionSettings settings(argv[1]);
-    Venue venue;
+    Venue venue(executor);
     FIX::FileStoreFactory store(settings);
     FIX::SocketAcceptor acceptor(venue, store, settings);
     acceptor.start();
