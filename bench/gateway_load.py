@@ -81,6 +81,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -402,6 +403,32 @@ def start_dropcopy_consumer(mode: str, gw: Gateway, cpus: set[int] | None
     return proc
 
 
+class PipeTail:
+    """Reads a child's pipe on a thread, keeping the last `keep` bytes.
+
+    A pipe nobody reads fills up (64 KiB) and then blocks the child at its next
+    write: a gateway logging surveillance alerts to stderr would stop trading
+    in the middle of a run.
+    """
+
+    def __init__(self, fd: int, keep: int = 256 * 1024) -> None:
+        self._fd, self._keep = fd, keep
+        self._data = bytearray()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while chunk := os.read(self._fd, 65536):
+            self._data += chunk
+            if len(self._data) > 2 * self._keep:
+                del self._data[:-self._keep]
+
+    def text(self, timeout: float = 10.0) -> str:
+        """Everything kept, once the child has closed the pipe (or `timeout` passed)."""
+        self._thread.join(timeout)
+        return self._data[-self._keep:].decode(errors="replace")
+
+
 class Gateway:
     def __init__(self, config: Path, cpus: set[int] | None, profile: str | None,
                  workdir: Path) -> None:
@@ -426,6 +453,9 @@ class Gateway:
                                      preexec_fn=_pinned(cpus))
         m = wait_for_line(self.proc, r"fixgw listening on (\S+):(\d+)", 60)
         self.host, self.port = m.group(1), int(m.group(2))
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.out = PipeTail(self.proc.stdout.fileno())
+        self.err = PipeTail(self.proc.stderr.fileno())
         self.spy: subprocess.Popen | None = None
 
     def start_pyspy(self) -> None:
@@ -446,11 +476,12 @@ class Gateway:
     def stop(self) -> tuple[int, str]:
         self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return self.proc.returncode, err
+            self.proc.wait()
+        self.out.text()
+        return self.proc.returncode, self.err.text()
 
 
 # --- running the client ------------------------------------------------------------------

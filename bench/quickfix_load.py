@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.gateway_load import (  # noqa: E402
     VENUE,
     Gateway,
+    PipeTail,
     _pinned,
     build_client,
     cpu_plan,
@@ -88,15 +89,22 @@ def run_quickfix(binary: Path, workdir: Path, sessions: list[str], cpus: set[int
                              text=True, preexec_fn=_pinned(cpus))
     try:
         wait_for_line(venue, r"quickfix venue listening on (\d+)", 30)
+    except SystemExit:
+        venue.kill()
+        raise
+    assert venue.stdout is not None and venue.stderr is not None
+    out, err = PipeTail(venue.stdout.fileno()), PipeTail(venue.stderr.fileno())
+    try:
         label = "quickfix executor" if executor else "quickfix"
         measure_venue(label, venue.pid, "127.0.0.1", port, cpus, client, streams, n_orders,
                       window, sessions, rate, int(rate * duration), duration,
                       loop_thread=False)
     finally:
         venue.terminate()
-        _, err = venue.communicate(timeout=30)
+        venue.wait(timeout=30)
+        out.text()
         if venue.returncode not in (0, -15):
-            print(f"  !! quickfix venue exited {venue.returncode}: {err[-2000:]}")
+            print(f"  !! quickfix venue exited {venue.returncode}: {err.text()[-2000:]}")
 
 
 def main() -> int:
