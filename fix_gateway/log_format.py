@@ -13,11 +13,14 @@ A message that is not in key=value form keeps its text under "msg".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
+import queue
 import re
 import sys
+import threading
 import time
 from ast import literal_eval
 from typing import TYPE_CHECKING
@@ -78,8 +81,52 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
+class BackgroundHandler(logging.Handler):
+    """Hands records to a writer thread: the event loop never waits on log output.
+
+    A log reader that stops reading (a full stderr pipe, a stuck journald, a
+    slow disk under logging.file) would otherwise stop the loop at its next
+    log line, and every session with it. The queue is bounded: when the writer
+    is that far behind, records are dropped and counted, and the writer logs
+    `event=log_records_dropped count=N` once it catches up.
+    """
+
+    def __init__(self, target: logging.Handler, capacity: int = 10_000) -> None:
+        super().__init__()
+        self.target = target
+        self.dropped = 0
+        self._queue: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
+        self._writer = threading.Thread(target=self._write, name="fixgw-log", daemon=True)
+        self._writer.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _write(self) -> None:
+        reported = 0
+        while (record := self._queue.get()) is not None:
+            if self.dropped != reported:
+                count, reported = self.dropped - reported, self.dropped
+                self.target.handle(logging.makeLogRecord({
+                    "name": "fixgw.log", "levelno": logging.WARNING, "levelname": "WARNING",
+                    "msg": "event=log_records_dropped count=%d", "args": (count,)}))
+            self.target.handle(record)
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Write what is queued (waiting at most `timeout` for a stuck reader), then close."""
+        if self._writer.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=timeout)
+            self._writer.join(timeout)
+        self.target.close()
+        super().close()
+
+
 def configure_logging(settings: GatewaySettings) -> logging.Handler:
-    """Install the root handler [logging] asks for; returns it."""
+    """Install the root handler [logging] asks for, behind a BackgroundHandler; returns it."""
     cfg = settings.logging
     handler: logging.Handler
     if cfg.file is not None:
@@ -92,6 +139,7 @@ def configure_logging(settings: GatewaySettings) -> logging.Handler:
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+    background = BackgroundHandler(handler)
+    root.addHandler(background)
     root.setLevel(cfg.level or settings.log_level)
-    return handler
+    return background

@@ -15,8 +15,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class GatewayProcess:
-    """`log` sends the gateway's stderr to a file: a busy gateway would fill a pipe
-    nobody reads and block. `preexec_fn` runs in the child before exec (limits)."""
+    """`log` sends the gateway's stderr to a file, to read as it goes; without it,
+    stderr is a pipe read at the end (the gateway's log writer waits on it, not
+    its event loop). `preexec_fn` runs in the child before exec (limits)."""
 
     def __init__(
         self, config: Path, log: Path | None = None,

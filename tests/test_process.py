@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import resource
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,6 +183,39 @@ def test_sigterm_logs_sessions_out_and_exits_zero(gateway: GatewayProcess) -> No
 
     asyncio.run(scenario())
     assert gateway.proc.wait(10) == 0
+
+
+def test_a_log_reader_that_stops_reading_does_not_stop_trading(
+    gateway: GatewayProcess,
+) -> None:
+    """The gateway's stderr is a pipe nobody reads (64 KiB, a few hundred log lines):
+    every BusinessMessageReject below logs a line, yet all 12,000 orders are answered;
+    what could not be logged meanwhile is counted once the reader is back."""
+    orders = 12_000
+
+    async def flood() -> None:
+        peer = await TcpPeer.connect(gateway.port)
+        await peer.write(peer.logon(30, now=time.time()))
+        assert (await peer.receive()).msg_type == b"A"
+        for start in range(0, orders, 500):
+            now = time.time()
+            await peer.write(b"".join(
+                peer.build("D", (11, f"L{i}"), (54, 1), (60, format_timestamp(now)), (40, 1),
+                           now=now)
+                for i in range(start, start + 500)))
+            for i in range(start, start + 500):
+                assert (await peer.expect("j")).get(379) == f"L{i}".encode()
+        await peer.close()
+
+    asyncio.run(flood())
+    assert gateway.proc.stderr is not None
+    logged: list[str] = []
+    reader = threading.Thread(target=lambda: logged.append(gateway.proc.stderr.read()))
+    reader.start()  # the reader is back: the queued records and the count follow
+    assert gateway.stop() == 0
+    reader.join(15)
+    assert re.search(r"event=log_records_dropped count=[1-9]", logged[0]), logged[0][-2000:]
+    assert "event=stopped" in logged[0]
 
 
 def test_kill_9_then_restart_continues_seqnums_and_serves_resend(config: Path) -> None:
