@@ -139,6 +139,17 @@ class EngineHistory:
         os.replace(tmp, self.snapshot_path)
         fsync_dir(self.directory)
 
+    def prune(self, covered: int, keep: int) -> list[int]:
+        """Delete the archives a snapshot covering 1..`covered` has made unnecessary for
+        recovery, all but the newest `keep` of them; returns the numbers deleted.
+        Call it only once that snapshot is saved."""
+        doomed = [(n, path) for n, path in self.archives() if n <= covered - keep]
+        for _, path in doomed:
+            path.unlink()
+        if doomed:
+            fsync_dir(self.archive_dir)
+        return [n for n, _ in doomed]
+
     def holds_orders(self, snapshot: dict[str, Any] | None) -> bool:
         """Whether any order was ever made, by the loaded `snapshot` or the journals
         (so the instruments' settings matter)."""

@@ -201,6 +201,11 @@ class EngineSettings(_Strict):
         "start that replayed commands, archiving the journal: a start then replays only what "
         "came after the last snapshot",
     )
+    archives_kept: int = Field(
+        0, ge=0, description="archived journals kept once the snapshot covers them, newest"
+        " first; older ones are deleted after each snapshot. 0: keep them all (the complete"
+        " command history, which fixgw surveil reads)",
+    )
 
     @property
     def stp(self) -> StpMode:

@@ -562,6 +562,16 @@ class Gateway:
                 gc.enable()
         log.info("event=engine_snapshot archive=%d seconds=%.3f", number,
                  time.monotonic() - started)
+        keep = self.settings.engine.archives_kept
+        if keep:
+            try:
+                pruned = self.history.prune(number, keep)
+            except OSError as exc:  # only disk space at stake: trading goes on
+                log.error("event=engine_archive_prune_failed error=%r", exc)
+            else:
+                if pruned:
+                    log.info("event=engine_archives_pruned first=%d last=%d", pruned[0],
+                             pruned[-1])
 
     def _snapshot_after_end_of_day(self) -> None:
         """A new trading day began (Day orders expired): snapshot, once a day."""

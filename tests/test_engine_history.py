@@ -144,6 +144,28 @@ def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
         assert gw.stop() == 0
 
 
+def test_archives_beyond_archives_kept_are_deleted_once_a_snapshot_covers_them(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    config.write_text(config.read_text() + "\n[engine]\narchives_kept = 2\n")
+    data = tmp_path / "data"
+    history = EngineHistory(data / "engine")
+    log = tmp_path / "gw.log"
+    kept = []
+    for seed in (11, 12, 13):
+        state = trade_and_stop(config, seed=seed, log=log)  # snapshot 1, 2, 3
+        kept.append([n for n, _ in history.archives()])
+    assert kept == [[1], [1, 2], [2, 3]]
+    assert "event=engine_archives_pruned first=1 last=1" in log.read_text()
+    gw = GatewayProcess(config, log=log)  # recovery needs none of them
+    try:
+        assert "snapshot=3 commands=0 " in recovered_line(log)
+        assert gw.state(data) == state
+    finally:
+        assert gw.stop() == 0
+
+
 def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
     tmp_path: Path,
 ) -> None:
