@@ -155,7 +155,7 @@ def lowest_price(instrument: Instrument) -> int:
 def _band_text(name: str, value: int, instrument: Instrument) -> str | None:
     low = instrument.band_low
     high = instrument.band_high
-    if low is None and value < 1:
+    if low is None and value < lowest_price(instrument):
         return f"{name} {price_text(value, instrument)} must be positive"
     if (low is not None and value < low) or (high is not None and value > high):
         shown_low = "-inf" if low is None else price_text(low, instrument)

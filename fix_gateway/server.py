@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, TextIO
 
 from drop_copy.application import DropCopyApplication
 from drop_copy.hub import Consumer, DropCopyHub
@@ -58,7 +58,7 @@ CREDENTIAL_THREADS = 2  # threads hashing Logon passwords (scrypt: ~50 ms, 16 Mi
 MAX_CREDENTIAL_CHECKS = 64  # Logons waiting for them, all connections together
 
 
-def _stack_dump_file() -> Any:
+def _stack_dump_file() -> TextIO | None:
     """The process's stderr, where faulthandler can write stacks; None when it has no
     file descriptor (embedded, or replaced by a capture)."""
     stream = sys.__stderr__
