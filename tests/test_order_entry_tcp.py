@@ -638,6 +638,31 @@ async def test_band_reject_text_shows_prices_not_ticks(
     assert "110.01" in f[58] and "110.00" in f[58], f[58]
 
 
+async def test_replace_may_not_change_ord_type_or_time_in_force(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    one, _, _ = traders
+    await one.order("A", "buy", 100, "ACME", "10.00", None, (59, "1"))  # GTC limit
+    new = await one.er("0")
+
+    async def replace(cl_ord_id: str, *terms: tuple[int, str]) -> None:
+        await one.send("G", (41, "A"), (11, cl_ord_id), (55, "ACME"), (54, "1"),
+                       (60, format_timestamp(time.time())), (38, 50), (44, "10.00"), *terms)
+
+    await replace("A2", (40, "1"))  # to a market order
+    rej = fields(await one.next("9"))
+    assert (rej[11], rej[41], rej[37], rej[39], rej[434], rej[102]) == (
+        "A2", "A", new[37], "0", "2", "99"), rej
+    assert rej[58].startswith("OrdType(40) cannot change in a replace"), rej[58]
+    await replace("A3", (40, "2"), (59, "0"))  # GTC to Day
+    rej = fields(await one.next("9"))
+    assert rej[58].startswith("TimeInForce(59) cannot change in a replace"), rej[58]
+    await replace("A4", (40, "2"), (59, "1"))  # the same terms: replaced
+    replaced = await one.er("5")
+    assert (replaced[11], replaced[41], replaced[38], replaced[59]) == ("A4", "A", "50", "1")
+    await one.alive()
+
+
 async def test_replace_off_tick_of_live_order_reports_its_status(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:

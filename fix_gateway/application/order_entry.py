@@ -212,6 +212,7 @@ class OrderEntry:
                 raise BoundaryReject(REJ_INCORRECT_QUANTITY, _QTY_RANGE_TEXT)
             price = self._price(scale, get(44), "Price(44)")
             stop = self._price(scale, get(99), "StopPx(99)")
+            self._unchangeable_terms(session, msg)
         except BoundaryReject as exc:
             # No engine event, so no ExecID needed: answer directly, with the
             # order's own id and status when it is known.
@@ -224,6 +225,25 @@ class OrderEntry:
             int(now * 1e9), session.config.name, _text(msg, 11), _text(msg, 41), symbol,
             _SIDES.get(get(54) or b"", Side.BUY), qty, price, stop,
         ), now)  # fmt: skip
+
+    def _unchangeable_terms(self, session: Session, msg: Message) -> None:
+        """A replace may change quantity, price and stop price only: an OrdType(40) or
+        TimeInForce(59) other than the live order's is refused, not ignored (absent,
+        they stay as they are). Unknown or finished orders are the engine's to answer."""
+        order = self.engine.order_state(session.config.name, _text(msg, 41))
+        if order is None or not order.leaves_qty:
+            return
+        for tag, name, asked, kinds, current in (
+            (40, "OrdType", msg.get(40), _ORD_TYPES, order.ord_type),
+            (59, "TimeInForce", msg.get(59), _TIFS, order.tif),
+        ):
+            if asked is not None and kinds.get(asked) != current:
+                raise BoundaryReject(
+                    REJ_OTHER,
+                    f"{name}({tag}) cannot change in a replace: the order's is "
+                    f"{int(current)} ({current.name}), the request asks for "
+                    f"{asked.decode('latin-1')}; cancel it and send a new order",
+                )
 
     def _status(self, session: Session, msg: Message, now: float) -> None:
         self.submit(OrderStatusRequest(
