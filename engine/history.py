@@ -34,8 +34,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.journal import CommandJournal, Entry, file_holds_orders, read_entries
-from engine.snapshot import holds_orders as snapshot_holds_orders
+from engine.journal import (
+    CommandJournal,
+    Entry,
+    file_holds_commands,
+    file_holds_orders,
+    read_entries,
+)
 from session_store.files import fsync_dir, write_all
 
 JOURNAL_NAME = "journal.dat"
@@ -150,8 +155,16 @@ class EngineHistory:
             fsync_dir(self.archive_dir)
         return [n for n, _ in doomed]
 
-    def holds_orders(self, snapshot: dict[str, Any] | None) -> bool:
-        """Whether any order was ever made, by the loaded `snapshot` or the journals
-        (so the instruments' settings matter)."""
-        return (snapshot is not None and snapshot_holds_orders(snapshot)) or any(
-            file_holds_orders(p) for p in self.paths())
+    def replay_holds_orders(self, covered: int) -> bool:
+        """Whether what a start replays after a snapshot covering 1..`covered` (0: none)
+        holds any order, so that the settings it was made under matter to the replay."""
+        return any(file_holds_orders(path) for path in self._replayed(covered))
+
+    def replay_holds_commands(self, covered: int) -> bool:
+        """Whether a start after a snapshot covering 1..`covered` replays anything,
+        the clock's ticks included (a tick may expire orders the snapshot keeps)."""
+        return any(file_holds_commands(path) for path in self._replayed(covered))
+
+    def _replayed(self, covered: int) -> list[Path]:
+        later = [path for number, path in self.archives() if number > covered]
+        return later + ([self.journal_path] if self.journal_path.exists() else [])

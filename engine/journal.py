@@ -124,8 +124,16 @@ def read_entries(path: Path) -> Iterator[Entry]:
 def file_holds_orders(path: Path) -> bool:
     """Whether the journal file holds any order command (the clock's ticks aside);
     reads without changing the file, and stops at the first one."""
-    clock = _CODE[AdvanceTime]
-    return any(values[0] not in (_COMMIT, clock) for _, values in _records(path.read_bytes(), path))
+    return _file_holds(path, (_COMMIT, _CODE[AdvanceTime]))
+
+
+def file_holds_commands(path: Path) -> bool:
+    """Whether the journal file holds any command at all, the clock's ticks included."""
+    return _file_holds(path, (_COMMIT,))
+
+
+def _file_holds(path: Path, ignored: tuple[int, ...]) -> bool:
+    return any(values[0] not in ignored for _, values in _records(path.read_bytes(), path))
 
 
 class CommandJournal:

@@ -83,14 +83,16 @@ def take(engine: MatchingEngine) -> dict[str, Any]:
 
 def restore(
     snapshot: dict[str, Any], instruments: Iterable[Instrument], stp_mode: StpMode,
-    end_of_day: int,
+    end_of_day: int, *, new_rules: bool = False,
 ) -> MatchingEngine:
     """An engine in exactly the state `snapshot` was taken in.
 
     `instruments`, `stp_mode` and `end_of_day` come from the configuration, as
-    for a fresh engine. Once an order was made, every symbol in the snapshot
-    must still be configured, and the STP mode and end of day must be the ones
-    it was taken under (SnapshotMismatch otherwise).
+    for a fresh engine. Every symbol the snapshot's orders are in must still be
+    configured. Once an order was made, the STP mode and end of day must be
+    the ones it was taken under, unless `new_rules`: nothing will be replayed
+    after the snapshot, so the engine may go on under other rules (a new end of
+    day counts from the first command). Otherwise SnapshotMismatch.
     """
     if snapshot.get("format") != FORMAT:
         raise SnapshotMismatch(f"unknown snapshot format {snapshot.get('format')!r}")
@@ -98,17 +100,15 @@ def restore(
                             next_order_id=snapshot["next_order_id"],
                             next_seq=snapshot["next_seq"],
                             done_orders_kept=snapshot["done_orders_kept"])
-    # Settings may change freely while no order was ever made (the counters still
-    # carry on, so ExecIDs stay unique); otherwise they must be the same.
-    orders_made = holds_orders(snapshot)
-    missing = sorted(set(snapshot["symbols"]) - set(engine._instruments))
-    if missing and orders_made:
+    missing = sorted(priced_symbols(snapshot) - set(engine._instruments))
+    if missing:
         raise SnapshotMismatch(f"instruments in the snapshot are not configured: {missing}")
-    same_rules = snapshot["stp_mode"] == int(engine._stp) and snapshot["end_of_day"] == end_of_day
-    if not same_rules and orders_made:
+    same_eod = snapshot["end_of_day"] == end_of_day
+    same_rules = snapshot["stp_mode"] == int(engine._stp) and same_eod
+    if not same_rules and not new_rules and holds_orders(snapshot):
         raise SnapshotMismatch("the snapshot was taken under another stp_mode or end_of_day")
     engine._next_match_id = snapshot["next_match_id"]
-    if same_rules:  # else the next command computes the next end of day afresh
+    if same_eod:  # else the next command computes the next end of day afresh
         engine._next_eod = snapshot["next_end_of_day"]
         engine._next_expiry = snapshot["next_expiry"]
     engine._gtd = [(t, i) for t, i in snapshot["gtd"]]
@@ -132,6 +132,13 @@ def restore(
             book.add_stop(orders[order_id])
         book.last_price = saved["last_price"]
     return engine
+
+
+def priced_symbols(snapshot: dict[str, Any]) -> set[str]:
+    """The symbols of the orders the snapshot keeps (live and done): their prices are
+    ticks of those instruments' tick sizes."""
+    symbol = ORDER_FIELDS.index("symbol")
+    return {record[symbol] for record in snapshot["orders"]}
 
 
 def holds_orders(snapshot: dict[str, Any]) -> bool:

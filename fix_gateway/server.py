@@ -34,7 +34,7 @@ from drop_copy.stream import DropCopyStream, stream_directory
 from engine.engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import CommandJournal
-from engine.snapshot import SnapshotMismatch, restore, take
+from engine.snapshot import SnapshotMismatch, holds_orders, priced_symbols, restore, take
 from fix_gateway.application.echo import EchoApplication
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
@@ -380,15 +380,25 @@ class Gateway:
         history.directory.mkdir(parents=True, exist_ok=True)
         saved = history.load_snapshot()
         covered, state = saved if saved is not None else (0, None)
-        check_and_save(history.directory / RECORD_NAME, settings,
-                       lambda: history.holds_orders(state))
+        # After a clean stop the snapshot is all there is: nothing replayed after it
+        # depends on the settings, and only its orders' tick sizes must stay.
+        nothing_after_snapshot = state is not None and not history.replay_holds_commands(covered)
+
+        def replay_depends_on_settings() -> bool:
+            return not nothing_after_snapshot and (
+                (state is not None and holds_orders(state))
+                or history.replay_holds_orders(covered))
+
+        settings_changed = check_and_save(
+            history.directory / RECORD_NAME, settings, replay_depends_on_settings,
+            priced_symbols(state) if state is not None else ())
         if state is None:
             engine = MatchingEngine(instruments, settings.engine.stp,
                                     end_of_day=settings.engine.end_of_day_ns)
         else:
             try:
                 engine = restore(state, instruments, settings.engine.stp,
-                                 settings.engine.end_of_day_ns)
+                                 settings.engine.end_of_day_ns, new_rules=nothing_after_snapshot)
             except SnapshotMismatch as exc:
                 raise ConfigError(f"{history.snapshot_path}: {exc}") from exc
         self.journal = CommandJournal(history.journal_path,
@@ -419,6 +429,10 @@ class Gateway:
                  covered if state is not None else "none", replayed, len(engine.open_orders()))
         if replayed and settings.engine.snapshots:
             self._take_snapshot()  # the next start replays none of this again
+        elif nothing_after_snapshot and settings_changed:
+            # What is journaled from now on is made under the new settings: so must the
+            # snapshot it follows be.
+            self._take_snapshot()
         self._snapshot_day = engine.next_end_of_day
         if settings.surveillance.enabled:
             self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)

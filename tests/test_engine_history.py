@@ -166,6 +166,48 @@ def test_archives_beyond_archives_kept_are_deleted_once_a_snapshot_covers_them(
         assert gw.stop() == 0
 
 
+def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_in_use(
+    tmp_path: Path,
+) -> None:
+    """A start that replays nothing after the snapshot may change STP mode, end of day
+    and bands; one that replays orders may not; a tick size under kept orders never."""
+    config = write_config(tmp_path)
+    original = config.read_text()
+    data = tmp_path / "data"
+    log = tmp_path / "gw.log"
+    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
+    before = trade_and_stop(config, seed=21, log=log)
+    symbols = {o["symbol"] for o in before["open_orders"]}
+    assert "ACME" in symbols, symbols
+    changed = original.replace('symbol = "ACME"\ntick_size = "0.01"',
+                               'symbol = "ACME"\ntick_size = "0.01"\nband_low = "0.05"\n'
+                               'band_high = "100000"') + (
+        '\n[engine]\nstp_mode = "cancel_both"\nend_of_day = "22:30:00"\n')
+    config.write_text(changed)
+    gw = GatewayProcess(config, log=log)
+    assert "snapshot=1 commands=0 " in recovered_line(log)
+    # Snapshotted again at once: what it journals next follows the new settings.
+    assert "event=engine_snapshot archive=2" in log.read_text()
+    after = gw.state(data)
+    assert after["open_orders"] == before["open_orders"]
+    trade(gw.port, seed=22)
+    gw.kill()  # the journal now holds orders made under the changed settings
+
+    config.write_text(original)
+    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "engine.stp_mode: 'cancel_both' -> 'cancel_resting'" in refused.stderr
+    assert "instruments[ACME].band_low" in refused.stderr
+
+    config.write_text(changed)
+    assert GatewayProcess(config, log=log).stop() == 0  # replays under its own settings
+    config.write_text(changed.replace('tick_size = "0.01"', 'tick_size = "0.05"'))
+    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert "snapshot keeps orders priced in ticks" in refused.stderr, refused.stderr
+    assert "instruments[ACME].tick_size: '0.01' -> '0.05'" in refused.stderr
+
+
 def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
     tmp_path: Path,
 ) -> None:

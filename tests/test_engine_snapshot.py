@@ -75,6 +75,23 @@ def test_snapshot_refuses_other_settings() -> None:
         snap.restore({**taken, "format": 99}, INSTRUMENTS, StpMode.CANCEL_RESTING, END_OF_DAY)
 
 
+def test_new_rules_restore_the_orders_and_go_on_under_the_new_settings() -> None:
+    engine = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY)
+    engine.process(NewOrder(1, "S1", "A", "c1", "X", Side.BUY, OrdType.LIMIT, 5, 100, None,
+                            TimeInForce.DAY))
+    taken = through_disk(engine)
+    same_day = snap.restore(taken, INSTRUMENTS, StpMode.CANCEL_BOTH, END_OF_DAY,
+                            new_rules=True)
+    assert same_day.dump()["books"] == engine.dump()["books"]
+    assert same_day.next_end_of_day == engine.next_end_of_day  # only the STP mode changed
+    later = snap.restore(taken, INSTRUMENTS, StpMode.CANCEL_RESTING, END_OF_DAY + 3600 * 10**9,
+                         new_rules=True)
+    assert later.next_end_of_day is None  # the next command counts the new end of day
+    with pytest.raises(snap.SnapshotMismatch, match="not configured: \\['X'\\]"):
+        snap.restore(taken, [Instrument("Y")], StpMode.CANCEL_RESTING, END_OF_DAY,
+                     new_rules=True)  # its orders' instrument stays, whatever the rules
+
+
 def test_settings_may_change_while_no_order_was_made_and_the_counters_carry_on() -> None:
     engine = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY, next_seq=41)
     engine.process(AdvanceTime(5))

@@ -6,14 +6,17 @@ STP mode or end of day would replay orders the venue already acknowledged
 differently: a price of 1001 ticks of 0.01 would come back as 1001 ticks of
 0.05. So the settings that shape the replay are saved with the journal, and a
 start that changes them while the journal holds orders is refused, naming
-each changed key. Adding instruments is always fine.
+each changed key. Adding instruments is always fine. A start from an engine
+snapshot with nothing to replay after it (a clean stop) may change them all,
+except the tick size of an instrument whose orders the snapshot keeps: their
+prices are ticks of the old size.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -57,9 +60,13 @@ def changes(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
 
 
 def check_and_save(path: Path, settings: GatewaySettings,
-                   journal_holds_orders: Callable[[], bool]) -> None:
-    """Refuse settings that would replay the journal differently; else record them."""
+                   replay_holds_orders: Callable[[], bool],
+                   priced_symbols: Collection[str] = ()) -> bool:
+    """Refuse settings that would replay the journal differently, or reprice the
+    orders of `priced_symbols` (kept in the snapshot); else record them. True when
+    they differ from the settings recorded before."""
     current = settings_record(settings)
+    saved: dict[str, Any] | None = None
     if path.exists():
         try:
             saved = json.loads(path.read_text())
@@ -67,14 +74,26 @@ def check_and_save(path: Path, settings: GatewaySettings,
             raise ConfigError(f"{path}: unreadable ({exc}); it records the settings the "
                               "engine journal was written under") from exc
         if saved == current:
-            return  # nothing to write: a start on a full disk gets this far
+            return False  # nothing to write: a start on a full disk gets this far
         diff = changes(saved, current)
-        if diff and journal_holds_orders():
+        if diff and replay_holds_orders():
             raise ConfigError(
                 "the engine journal holds orders made under other settings, and replaying it "
                 f"with these would change them: {'; '.join(diff)}. Put those settings back, "
                 "or start a new history in another store.data_dir (the saved settings are in "
                 f"{path})")
+        repriced = [
+            f"instruments[{symbol}].tick_size: {old!r} -> {new!r}"
+            for symbol in sorted(priced_symbols)
+            if (old := saved.get("instruments", {}).get(symbol, {}).get("tick_size"))
+            != (new := current["instruments"].get(symbol, {}).get("tick_size"))
+            and old is not None and new is not None]
+        if repriced:
+            raise ConfigError(
+                "the engine snapshot keeps orders priced in ticks of the old size, which "
+                f"the new one would reprice: {'; '.join(repriced)}. Put it back, or start a "
+                f"new history in another store.data_dir (the saved settings are in {path})")
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, path)
+    return saved is not None
