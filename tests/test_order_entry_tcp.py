@@ -638,7 +638,7 @@ async def test_band_reject_text_shows_prices_not_ticks(
     assert "110.01" in f[58] and "110.00" in f[58], f[58]
 
 
-async def test_replace_may_not_change_ord_type_or_time_in_force(
+async def test_replace_may_change_only_quantity_and_prices(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:
     one, _, _ = traders
@@ -657,7 +657,10 @@ async def test_replace_may_not_change_ord_type_or_time_in_force(
     await replace("A3", (40, "2"), (59, "0"))  # GTC to Day
     rej = fields(await one.next("9"))
     assert rej[58].startswith("TimeInForce(59) cannot change in a replace"), rej[58]
-    await replace("A4", (40, "2"), (59, "1"))  # the same terms: replaced
+    await replace("A3b", (40, "2"), (111, "10"))  # an iceberg now
+    rej = fields(await one.next("9"))
+    assert rej[58].startswith("MaxFloor(111) cannot change in a replace"), rej[58]
+    await replace("A4", (40, "2"), (59, "1"), (110, "0"))  # the same terms: replaced
     replaced = await one.er("5")
     assert (replaced[11], replaced[41], replaced[38], replaced[59]) == ("A4", "A", "50", "1")
     await one.alive()

@@ -227,22 +227,32 @@ class OrderEntry:
         ), now)  # fmt: skip
 
     def _unchangeable_terms(self, session: Session, msg: Message) -> None:
-        """A replace may change quantity, price and stop price only: an OrdType(40) or
-        TimeInForce(59) other than the live order's is refused, not ignored (absent,
-        they stay as they are). Unknown or finished orders are the engine's to answer."""
+        """A replace may change quantity, price and stop price only: any other term of
+        the live order it restates (OrdType, TimeInForce, ExpireTime, MinQty,
+        MaxFloor) must be the order's own, or it is refused, not ignored (absent,
+        they stay). Unknown or finished orders are the engine's to answer."""
         order = self.engine.order_state(session.config.name, _text(msg, 41))
         if order is None or not order.leaves_qty:
             return
-        for tag, name, asked, kinds, current in (
-            (40, "OrdType", msg.get(40), _ORD_TYPES, order.ord_type),
-            (59, "TimeInForce", msg.get(59), _TIFS, order.tif),
-        ):
-            if asked is not None and kinds.get(asked) != current:
+        get = msg.get
+        asked: list[tuple[int, str, bytes | None, object, object]] = [
+            (40, "OrdType", get(40), _ORD_TYPES.get(get(40) or b""), order.ord_type),
+            (59, "TimeInForce", get(59), _TIFS.get(get(59) or b""), order.tif),
+        ]
+        if get(126) is not None:
+            asked.append((126, "ExpireTime", get(126), self._expire_time(get(126)),
+                          order.expire_time))
+        for tag, name, current in ((110, "MinQty", order.min_qty),
+                                   (111, "MaxFloor", order.max_floor)):
+            if get(tag) is not None:
+                asked.append((tag, name, get(tag), self._optional_qty(get(tag), name),
+                              current))
+        for tag, name, text, value, current in asked:
+            if text is not None and value != current:
                 raise BoundaryReject(
                     REJ_OTHER,
-                    f"{name}({tag}) cannot change in a replace: the order's is "
-                    f"{int(current)} ({current.name}), the request asks for "
-                    f"{asked.decode('latin-1')}; cancel it and send a new order",
+                    f"{name}({tag}) cannot change in a replace: the request asks for "
+                    f"{text.decode('latin-1')}; cancel the order and send a new one",
                 )
 
     def _status(self, session: Session, msg: Message, now: float) -> None:
