@@ -115,8 +115,8 @@ class ServerSettings(_Strict):
     stall_seconds: float = Field(
         2.0, ge=0,
         description="the event loop held up this long (a disk that stops answering, a long"
-        " pause) writes every thread's stack to stderr while it lasts and logs"
-        " event=loop_stalled when it ends; 0: off",
+        " pause) writes every thread's stack to <store.data_dir>/stalls.log while it lasts"
+        " and logs event=loop_stalled when it ends; 0: off",
     )
     explain_refused_logon: bool = Field(
         True,

@@ -18,14 +18,13 @@ import gc
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from enum import IntEnum
 from pathlib import Path
 from time import perf_counter
-from typing import Any, TextIO
+from typing import Any
 
 from drop_copy.application import DropCopyApplication
 from drop_copy.hub import Consumer, DropCopyHub
@@ -56,18 +55,6 @@ log = logging.getLogger("fixgw.server")
 ENGINE_CLOCK_INTERVAL = 1.0  # seconds between AdvanceTime commands (expiries)
 CREDENTIAL_THREADS = 2  # threads hashing Logon passwords (scrypt: ~50 ms, 16 MiB each)
 MAX_CREDENTIAL_CHECKS = 64  # Logons waiting for them, all connections together
-
-
-def _stack_dump_file() -> TextIO | None:
-    """The process's stderr, where faulthandler can write stacks; None when it has no
-    file descriptor (embedded, or replaced by a capture)."""
-    stream = sys.__stderr__
-    try:
-        if stream is not None and stream.fileno() >= 0:
-            return stream
-    except (AttributeError, OSError, ValueError):
-        pass
-    return None
 
 
 def tune_gc() -> None:
@@ -351,6 +338,7 @@ class Gateway:
         self._tls_server: asyncio.Server | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.loop_stalls = 0  # times the event loop was held up past server.stall_seconds
+        self.stall_log = settings.store.data_dir / "stalls.log"  # stacks while it was
         self._last_clock = 0.0
         # Set when what was decided cannot be written ahead (disk full, I/O error):
         # the venue stops and the process exits non-zero (see _fatal).
@@ -688,28 +676,37 @@ class Gateway:
     async def _tick_forever(self) -> None:
         interval = self.settings.server.tick_interval
         stall = self.settings.server.stall_seconds
-        dump_to = _stack_dump_file() if stall else None
+        # A file, not stderr: a stderr pipe nobody reads would block faulthandler's
+        # thread, and the next re-arm waits for that thread.
+        stacks = None
+        if stall:
+            try:
+                stacks = open(self.stall_log, "a")  # noqa: SIM115 -- open while ticking
+            except OSError as exc:  # stalls are still logged, without the stacks
+                log.error("event=stall_log_unavailable path=%s error=%r", self.stall_log, exc)
         last = time.monotonic()
         try:
             while True:
-                if dump_to is not None:
+                if stacks is not None:
                     # Re-armed every tick: only a loop held past it fires (faulthandler's
                     # own thread, no GIL needed), showing where every thread is stuck.
-                    faulthandler.dump_traceback_later(interval + stall, file=dump_to)
+                    faulthandler.dump_traceback_later(interval + stall, file=stacks)
                 await asyncio.sleep(interval)
                 now = time.monotonic()
                 late = now - last - interval
                 last = now
                 if stall and late >= stall:
                     self.loop_stalls += 1
-                    log.warning("event=loop_stalled seconds=%.3f", late)
+                    log.warning("event=loop_stalled seconds=%.3f stacks=%s", late,
+                                self.stall_log)
                 try:
                     self.tick(time.time())
                 except Exception:  # the clock must keep going for everyone else
                     log.exception("event=tick_error")
         finally:
-            if dump_to is not None:
+            if stacks is not None:
                 faulthandler.cancel_dump_traceback_later()
+                stacks.close()
 
     def tick(self, now: float) -> None:
         if self.message_logs is not None:
