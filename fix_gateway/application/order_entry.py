@@ -230,11 +230,12 @@ class OrderEntry:
         """A replace may change quantity, price and stop price only: any other term of
         the live order it restates (OrdType, TimeInForce, ExpireTime, MinQty,
         MaxFloor) must be the order's own, or it is refused, not ignored (absent,
-        they stay). Unknown or finished orders are the engine's to answer."""
-        order = self.engine.order_state(session.config.name, _text(msg, 41))
-        if order is None or not order.leaves_qty:
-            return
+        they stay). Unknown, finished or mismatched orders are the engine's to answer."""
         get = msg.get
+        order = self.engine.order_state(session.config.name, _text(msg, 41))
+        if order is None or not order.leaves_qty or order.symbol != _text(msg, 55) \
+                or order.side != _SIDES.get(get(54) or b""):
+            return
         asked: list[tuple[int, str, bytes | None, object, object]] = [
             (40, "OrdType", get(40), _ORD_TYPES.get(get(40) or b""), order.ord_type),
             (59, "TimeInForce", get(59), _TIFS.get(get(59) or b""), order.tif),
