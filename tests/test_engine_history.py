@@ -70,16 +70,25 @@ def history_from_scratch(data: Path) -> str:
     return engine.state_hash()
 
 
+def history_setup(tmp_path: Path) -> tuple[Path, Path, EngineHistory, Path]:
+    """A gateway config, its data directory, its engine history and a log file."""
+    data = tmp_path / "data"
+    return write_config(tmp_path), data, EngineHistory(data / "engine"), tmp_path / "gw.log"
+
+
+def serve_once(config: Path) -> subprocess.CompletedProcess[str]:
+    """`fixgw serve`, for a start that is expected to be refused (it exits at once)."""
+    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
+    return subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
 def recovered_line(log: Path) -> str:
     lines = [line for line in log.read_text().splitlines() if "event=engine_recovered" in line]
     return lines[-1]
 
 
 def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    data = tmp_path / "data"
-    history = EngineHistory(data / "engine")
-    log = tmp_path / "gw.log"
+    config, data, history, log = history_setup(tmp_path)
 
     first = trade_and_stop(config, seed=1, log=log)
     assert first["open_orders"], "the scenario should leave orders resting"
@@ -115,10 +124,7 @@ def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> No
 def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
     tmp_path: Path,
 ) -> None:
-    config = write_config(tmp_path)
-    data = tmp_path / "data"
-    history = EngineHistory(data / "engine")
-    log = tmp_path / "gw.log"
+    config, data, history, log = history_setup(tmp_path)
     trade_and_stop(config, seed=3, log=log)  # snapshot 1
     gw = GatewayProcess(config, log=log)
     trade(gw.port, seed=4)
@@ -147,11 +153,8 @@ def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
 def test_archives_beyond_archives_kept_are_deleted_once_a_snapshot_covers_them(
     tmp_path: Path,
 ) -> None:
-    config = write_config(tmp_path)
+    config, data, history, log = history_setup(tmp_path)
     config.write_text(config.read_text() + "\n[engine]\narchives_kept = 2\n")
-    data = tmp_path / "data"
-    history = EngineHistory(data / "engine")
-    log = tmp_path / "gw.log"
     kept = []
     for seed in (11, 12, 13):
         state = trade_and_stop(config, seed=seed, log=log)  # snapshot 1, 2, 3
@@ -171,11 +174,8 @@ def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_i
 ) -> None:
     """A start that replays nothing after the snapshot may change STP mode, end of day
     and bands; one that replays orders may not; a tick size under kept orders never."""
-    config = write_config(tmp_path)
+    config, data, _, log = history_setup(tmp_path)
     original = config.read_text()
-    data = tmp_path / "data"
-    log = tmp_path / "gw.log"
-    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
     before = trade_and_stop(config, seed=21, log=log)
     symbols = {o["symbol"] for o in before["open_orders"]}
     assert "ACME" in symbols, symbols
@@ -194,7 +194,7 @@ def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_i
     gw.kill()  # the journal now holds orders made under the changed settings
 
     config.write_text(original)
-    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    refused = serve_once(config)
     assert refused.returncode == 2, refused.stderr
     assert "engine.stp_mode: 'cancel_both' -> 'cancel_resting'" in refused.stderr
     assert "instruments[ACME].band_low" in refused.stderr
@@ -202,7 +202,7 @@ def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_i
     config.write_text(changed)
     assert GatewayProcess(config, log=log).stop() == 0  # replays under its own settings
     config.write_text(changed.replace('tick_size = "0.01"', 'tick_size = "0.05"'))
-    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    refused = serve_once(config)
     assert refused.returncode == 2, refused.stderr
     assert "snapshot keeps orders priced in ticks" in refused.stderr, refused.stderr
     assert "instruments[ACME].tick_size: '0.01' -> '0.05'" in refused.stderr
@@ -211,15 +211,12 @@ def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_i
 def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
     tmp_path: Path,
 ) -> None:
-    config = write_config(tmp_path)
-    data = tmp_path / "data"
-    history = EngineHistory(data / "engine")
+    config, data, history, _ = history_setup(tmp_path)
     before = trade_and_stop(config, seed=5)
     damaged = bytearray(history.snapshot_path.read_bytes())
     damaged[-10] ^= 0xFF
     history.snapshot_path.write_bytes(bytes(damaged))
-    serve = [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)]
-    refused = subprocess.run(serve, cwd=REPO, capture_output=True, text=True, timeout=60)
+    refused = serve_once(config)
     assert refused.returncode == 1, refused.stderr
     assert "snapshot.dat: damaged" in refused.stderr and "move it away" in refused.stderr
     assert "Traceback" not in refused.stderr
