@@ -11,8 +11,10 @@ dictionary absurd values through a real session with order entry.
 from __future__ import annotations
 
 import contextlib
+import logging
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,10 +28,12 @@ from engine.types import Instrument
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.application.prices import MAX_WHOLE_DIGITS, PriceScale, parse_decimal
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode, parse_int, parse_uint
+from fix_gateway.server import Gateway
 from fix_gateway.session import Session, SessionConfig, State
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FsyncPolicy, MemoryStore
-from tests.fix_peer import DICTIONARY, OUR_ID, T0, THEIR_ID, SansIOPeer
+from tests.fix_peer import DICTIONARY, OUR_ID, T0, THEIR_ID, SansIOPeer, TcpPeer
+from tests.venue import Client, venue_settings
 
 NOW = format_timestamp(T0).decode()
 HUGE = "9" * 5000  # past Python's 4,300-digit int() limit
@@ -317,7 +321,7 @@ def _oracle_seq(value: bytes) -> int | None:
     return int(significant) if len(significant) <= 18 else None
 
 
-PROPERTY = settings(max_examples=300, deadline=None,
+PROPERTY = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -364,3 +368,55 @@ def test_any_absurd_numeric_or_time_value_in_a_logon_is_answered(
     assert [m.msg_type for m in replies][:1] in ([b"A"], [b"5"]), (tag, value[:50], replies)
     if replies[0].msg_type == b"5":
         assert peer.closed
+
+
+# --- a few through a real socket, against a running gateway with order entry -----------
+
+
+@pytest.fixture
+async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
+    gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": THEIR_ID}]))
+    await gw.start()
+    yield gw
+    await gw.stop(drain_timeout=0.5)
+
+
+TCP_CASES: list[tuple[str, list[tuple[int, FieldValue]], dict[str, object], dict[int, str]]] = [
+    ("0", [], {"seq": HUGE}, {35: "3", 371: "34", 373: "5"}),
+    ("2", [(7, HUGE), (16, 0)], {}, {35: "3", 371: "7", 373: "5"}),
+    ("0", [], {"sending_time": YEAR_0}, {35: "3", 371: "52", 373: "6"}),
+    ("D", [*ORDER, (386, HUGE), (336, "X")], {}, {35: "3", 371: "386", 373: "16"}),
+    ("D", [*ORDER, (354, HUGE), (355, "x")], {}, {35: "3", 371: "354", 373: "5"}),
+    ("D", with_value(ORDER, 38, HUGE), {}, {35: "8", 150: "8", 103: "13"}),
+    ("D", with_value(ORDER, 44, HUGE), {}, {35: "8", 150: "8", 103: "99"}),
+    ("D", with_value(ORDER, 60, YEAR_0), {}, {35: "3", 371: "60", 373: "6"}),
+]
+
+
+async def test_absurd_values_over_tcp_are_answered_and_the_session_lives(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await Client.logged_on(gateway.port, THEIR_ID)
+    for msg_type, body, kw, expected in TCP_CASES:
+        kw = {"now": time.time(), **kw}
+        await client.peer.write(client.peer.build(msg_type, *body, **kw))  # type: ignore[arg-type]
+        answer = await client.next()
+        assert {tag: answer.get(tag) for tag in expected} == expected, answer
+    await client.alive()  # the seqnums of all but the first were used, and it is alive
+    await client.close()
+    # A Logon whose HeartBtInt no integer holds: Logout, then close.
+    newcomer = await TcpPeer.connect(gateway.port, sender=THEIR_ID)
+    await newcomer.write(newcomer.build("A", (98, 0), (108, HUGE), now=time.time()))
+    assert (await newcomer.expect("5")).get(58) == \
+        b"Invalid Logon: Value is incorrect (out of range) for this tag (108)"
+    assert await newcomer.closed_by_peer()
+    # Framing that cannot be trusted before a Logon: closed without a word.
+    garbage = await TcpPeer.connect(gateway.port)
+    await garbage.write(b"8=FIX.4.4\x019=" + HUGE.encode() + b"\x01")
+    assert await garbage.closed_by_peer()
+    assert garbage._pending == []
+    # And the venue is still up for the session (numbered afresh: this client forgot).
+    client = await Client.logged_on(gateway.port, THEIR_ID, (141, "Y"))
+    await client.alive()
+    await client.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.records
