@@ -54,6 +54,40 @@ _TAG_BYTES: dict[int, bytes] = {n: str(n).encode() + b"=" for n in range(1, 1000
 _HEAD = re.compile(rb"8=FIX[^\x01]{0,16}\x019=(\d{1,9})\x01")
 _INT_TAG = re.compile(rb"-?\d{1,9}")
 
+# Significant digits an integer field may carry: 18 fit any 64-bit column. A peer
+# chooses the length of what it sends, and Python's int() raises past 4,300 digits
+# (and costs quadratic time below that), so nothing converts a longer one.
+MAX_INT_DIGITS = 18
+
+
+def int_in_reach(digits: bytes) -> bool:
+    """Whether ASCII digits (an optional '-' first) have at most MAX_INT_DIGITS
+    significant digits: leading zeros do not count."""
+    return len(digits) <= MAX_INT_DIGITS or len(
+        digits.lstrip(b"-").lstrip(b"0")) <= MAX_INT_DIGITS
+
+
+def parse_uint(text: bytes | None) -> int | None:
+    """A non-negative FIX integer (ASCII digits only, no sign, no space), or None
+    when it is absent, malformed or has more than MAX_INT_DIGITS significant digits."""
+    if text is None or not text.isdigit():
+        return None
+    if len(text) > MAX_INT_DIGITS:
+        text = text.lstrip(b"0") or b"0"  # int() would count leading zeros to its limit
+        if len(text) > MAX_INT_DIGITS:
+            return None
+    return int(text)
+
+
+def parse_int(text: bytes | None) -> int | None:
+    """A FIX integer (ASCII digits, an optional '-' first), or None as `parse_uint` says."""
+    if text is None:
+        return None
+    if text[:1] == b"-":
+        value = parse_uint(text[1:])
+        return None if value is None else -value
+    return parse_uint(text)
+
 
 def checksum(data: bytes) -> int:
     """FIX CheckSum: byte sum modulo 256.
@@ -230,8 +264,10 @@ def _parse_fields_slow(raw: bytes) -> tuple[Sequence[int], list[bytes]] | None:
         if stop < 0:
             stop = end
         value = raw[eq + 1 : stop]
-        if tag in _DATA_LENGTH_TAGS and value.isdigit():
-            data_len[tag] = int(value)
+        if tag in _DATA_LENGTH_TAGS:
+            length = parse_uint(value)
+            if length is not None:  # else the data field ends at its SOH; validation rejects
+                data_len[tag] = length
         tags.append(tag)
         values.append(value)
         pos = stop + 1
@@ -278,7 +314,8 @@ class Decoder:
             # through to the general path below, which classifies it.
             if buf.startswith(b"8=FIX.4.4\x019=", pos):
                 length_end = buf.find(SOH, pos + 12, pos + 22)
-                length_text = buf[pos + 12 : length_end]
+                # No SOH within 9 digits: not for this path (-1 would slice to the end).
+                length_text = buf[pos + 12 : length_end] if length_end > 0 else b""
                 body_start = length_end + 1
             else:
                 head = _HEAD.match(buf, pos)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fix_gateway.codec import Message
+from fix_gateway.codec import Message, int_in_reach, parse_uint
 from fix_gateway.utc_time import parse_timestamp
 
 DEFAULT_DICTIONARY = Path(__file__).resolve().parent.parent / "specs" / "FIX44.xml"
@@ -95,12 +95,22 @@ _DATE_ONLY = re.compile(rb"\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
 _MONTH_YEAR = re.compile(rb"\d{4}(0[1-9]|1[0-2])((0[1-9]|[12]\d|3[01])|w[1-5])?")
 
 
-# Each check tries the common shape with a C-level bytes method first.
+# Each check tries the common shape with a C-level bytes method first. An integer
+# with more significant digits than a 64-bit column holds fails its check too: no
+# part of the gateway can use it (see `_bad_value` for the answer it gets).
 def _is_int(v: bytes) -> bool:
-    return v.isdigit() or _INT.fullmatch(v) is not None
+    return (v.isdigit() or _INT.fullmatch(v) is not None) and int_in_reach(v)
 
 
 def _is_uint(v: bytes) -> bool:
+    return v.isdigit() and int_in_reach(v)
+
+
+def _is_int_text(v: bytes) -> bool:
+    return v.isdigit() or _INT.fullmatch(v) is not None
+
+
+def _is_uint_text(v: bytes) -> bool:
     return v.isdigit()
 
 
@@ -136,7 +146,7 @@ _TYPE_CHECKS = {
     "INT": _is_int,
     "LENGTH": _is_uint,
     "SEQNUM": _is_uint,
-    "NUMINGROUP": _is_uint,
+    "NUMINGROUP": _is_uint_text,  # any length: a count no group matches is 373=16
     "TAGNUM": _is_uint,
     "DAYOFMONTH": _is_uint,
     "PRICE": _is_decimal,
@@ -155,6 +165,10 @@ _TYPE_CHECKS = {
     "MONTHYEAR": _is_month_year,
 }
 
+
+# The shape alone of the integer types whose checks also bound the digits.
+_INT_SHAPES = {"INT": _is_int_text, "LENGTH": _is_uint_text, "SEQNUM": _is_uint_text,
+               "TAGNUM": _is_uint_text, "DAYOFMONTH": _is_uint_text}
 
 _STRUCTURE_ONLY = ValidationPolicy(fields_have_values=False)
 
@@ -185,6 +199,9 @@ class Dictionary:
         self.field_by_name = {f.name: f for f in fields.values()}
         self._checks = {
             tag: _TYPE_CHECKS.get(f.type) for tag, f in fields.items() if f.type in _TYPE_CHECKS
+        }
+        self._int_shapes = {
+            tag: _INT_SHAPES[f.type] for tag, f in fields.items() if f.type in _INT_SHAPES
         }
         self._plans: dict[ValidationPolicy, dict[tuple[bytes, Sequence[int]], object]] = {}
         self._enums = {
@@ -274,7 +291,7 @@ class Dictionary:
                     return Problem(TAG_WITHOUT_VALUE, tag, "Tag specified without a value")
             else:
                 if check is not None and not check(value):
-                    return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+                    return self._bad_value(tag, value)
                 if enum is not None and not (
                     all(v in enum for v in value.split(b" ")) if multiple else value in enum
                 ):
@@ -283,6 +300,16 @@ class Dictionary:
             if static is not None:
                 return static
         return None
+
+    def _bad_value(self, tag: int, value: bytes) -> Problem:
+        """A value that failed its type check: an integer too long for any use is
+        well formed but out of range (373=5, as a NewSeqNo past the store's range);
+        anything else is the wrong format (373=6)."""
+        shape = self._int_shapes.get(tag)
+        if shape is not None and shape(value):
+            return Problem(VALUE_OUT_OF_RANGE, tag,
+                           "Value is incorrect (out of range) for this tag")
+        return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
 
     def _make_plan(self, msg: Message, policy: ValidationPolicy) -> object:
         """(problem that needs no value, value checks) for a tag sequence, or _FULL."""
@@ -401,7 +428,7 @@ class Dictionary:
         if value:
             check = self._checks.get(tag)
             if check is not None and not check(value):
-                return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
+                return self._bad_value(tag, value)
             enum = self._enums.get(tag)
             if enum is not None:
                 allowed, multiple = enum
@@ -417,7 +444,7 @@ class Dictionary:
     ) -> tuple[int, Problem | None]:
         """Check the group whose count field is at `i`; return the index after it."""
         count_tag = tags[i]
-        declared = int(values[i])
+        declared = parse_uint(values[i])  # None: too long for any group to match
         n = len(tags)
         i += 1
         entries = 0

@@ -61,7 +61,8 @@ def _parse_seconds(text: bytes) -> float | None:
         return None
     year, month, day, hour, minute, second, _ = match.groups()
     y, mo, d, h, mi, s = (int(year), int(month), int(day), int(hour), int(minute), int(second))
-    if not (1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
+    # Year 0000 fits the pattern but is no date Python's calendar has (it raises).
+    if not (y and 1 <= mo <= 12 and 1 <= d <= 31 and h <= 23 and mi <= 59 and s <= 60):
         return None
     if d > calendar.monthrange(y, mo)[1]:
         return None

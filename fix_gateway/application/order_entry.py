@@ -253,7 +253,7 @@ class OrderEntry:
                 raise BoundaryReject(
                     REJ_OTHER,
                     f"{name}({tag}) cannot change in a replace: the request asks for "
-                    f"{text.decode('latin-1')}; cancel the order and send a new one",
+                    f"{_shown(text)}; cancel the order and send a new one",
                 )
 
     def _status(self, session: Session, msg: Message, now: float) -> None:
@@ -292,13 +292,13 @@ class OrderEntry:
         if ticks is None:
             raise BoundaryReject(
                 REJ_INVALID_PRICE_INCREMENT,
-                f"{name} {text.decode('latin-1')} is not a multiple of the tick size "
+                f"{name} {_shown(text)} is not a multiple of the tick size "
                 f"{scale.to_text(1).decode()}",
             )
         if not -MAX_PRICE_TICKS <= ticks <= MAX_PRICE_TICKS:
             raise BoundaryReject(
                 REJ_OTHER,
-                f"{name} {text.decode('latin-1')} is outside the venue's price range "
+                f"{name} {_shown(text)} is outside the venue's price range "
                 f"(at most {scale.to_text(MAX_PRICE_TICKS).decode()} in absolute value)",
             )
         return ticks
@@ -363,6 +363,15 @@ class OrderEntry:
 
 def _text(msg: Message, tag: int) -> str:
     return (msg.get(tag) or b"").decode("latin-1")
+
+
+_SHOWN = 40  # characters of a refused value quoted in Text(58)
+
+
+def _shown(value: bytes) -> str:
+    """A refused value for Text(58): a peer's 60,000 digits are not worth echoing."""
+    text = value.decode("latin-1")
+    return text if len(text) <= _SHOWN else f"{text[:_SHOWN]}... ({len(text)} characters)"
 
 
 class _CapturingSessions:

@@ -11,16 +11,24 @@ from decimal import Decimal
 
 from engine.types import Instrument
 
+# Whole digits a decimal is read to: far past every venue range (MAX_PRICE_TICKS,
+# MAX_ORDER_QTY) and cheap for int(), which raises past 4,300 digits. A value with
+# more saturates at +-10**MAX_WHOLE_DIGITS, so the range checks refuse it as out of
+# range instead of anything converting the peer's digits.
+MAX_WHOLE_DIGITS = 30
+_SATURATED = b"1" + b"0" * MAX_WHOLE_DIGITS
+
 
 class PriceScale:
     """Exact conversions for one instrument's tick size."""
 
-    __slots__ = ("_pow", "decimals", "tick_units")
+    __slots__ = ("_pow", "_saturated", "decimals", "tick_units")
 
     def __init__(self, tick_size: Decimal) -> None:
         exponent = tick_size.normalize().as_tuple().exponent
         self.decimals = max(0, -int(exponent))
         self._pow = 10**self.decimals
+        self._saturated = int(_SATURATED) * self._pow
         self.tick_units = int(tick_size * self._pow)
         if self.tick_units <= 0:
             raise ValueError(f"tick size must be positive: {tick_size}")
@@ -28,8 +36,10 @@ class PriceScale:
     def to_ticks(self, text: bytes) -> int | None:
         """Ticks for a FIX price, or None when it is malformed or off tick."""
         units = parse_decimal(text, self.decimals)
-        if units is None or units % self.tick_units:
+        if units is None:
             return None
+        if units % self.tick_units and abs(units) < self._saturated:
+            return None  # off tick; a saturated value is out of range whatever its tick
         return units // self.tick_units
 
     def to_text(self, ticks: int) -> bytes:
@@ -52,7 +62,10 @@ class PriceScale:
 
 
 def parse_decimal(text: bytes, decimals: int) -> int | None:
-    """`text` as an integer count of 10**-decimals units; None if not exact or malformed."""
+    """`text` as an integer count of 10**-decimals units; None if not exact or malformed.
+
+    Saturates: beyond MAX_WHOLE_DIGITS whole digits the value is +-10**MAX_WHOLE_DIGITS.
+    """
     negative = text[:1] == b"-"
     if negative:
         text = text[1:]
@@ -65,6 +78,10 @@ def parse_decimal(text: bytes, decimals: int) -> int | None:
         if frac[decimals:].strip(b"0"):
             return None
         frac = frac[:decimals]
+    if len(whole) > MAX_WHOLE_DIGITS:
+        whole = whole.lstrip(b"0")
+        if len(whole) > MAX_WHOLE_DIGITS:
+            whole, frac = _SATURATED, b""
     units = int(whole or b"0") * 10**decimals + int(frac.ljust(decimals, b"0") or b"0")
     return -units if negative else units
 

@@ -21,7 +21,15 @@ from typing import Protocol
 
 from fix_gateway import dictionary as dd
 from fix_gateway import tags as t
-from fix_gateway.codec import FieldValue, Message, frame, render
+from fix_gateway.codec import (
+    MAX_INT_DIGITS,
+    FieldValue,
+    Message,
+    frame,
+    parse_int,
+    parse_uint,
+    render,
+)
 from fix_gateway.dictionary import Dictionary, Problem
 from fix_gateway.session.config import SessionConfig
 from fix_gateway.session.counters import SessionCounters, bump, reason_kind
@@ -228,7 +236,7 @@ class Session:
         if cfg.check_latency and not self._good_time(msg.get(t.SENDING_TIME), now):
             self._refuse(msg, "SendingTime accuracy problem", now)
             return
-        heartbeat = int(msg.get(t.HEART_BT_INT) or b"0")
+        heartbeat = parse_int(msg.get(t.HEART_BT_INT)) or 0
         if not cfg.heartbeat_min <= heartbeat <= cfg.heartbeat_max:
             self._refuse(msg, f"HeartBtInt {heartbeat} outside {cfg.heartbeat_min}.."
                               f"{cfg.heartbeat_max}", now)
@@ -467,8 +475,8 @@ class Session:
     def _on_resend_request(self, msg: Message, seq: int, now: float) -> None:
         if not self._verify(msg, seq, now, check_high=False, check_low=False):
             return
-        begin = int(msg.get(t.BEGIN_SEQ_NO) or b"0")
-        end = int(msg.get(t.END_SEQ_NO) or b"0")
+        begin = parse_uint(msg.get(t.BEGIN_SEQ_NO)) or 0
+        end = parse_uint(msg.get(t.END_SEQ_NO)) or 0
         last_sent = self.store.next_sender_seq - 1
         if begin < 1 or (end and end < begin):
             self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.END_SEQ_NO,
@@ -506,7 +514,7 @@ class Session:
         gap_fill = msg.get(t.GAP_FILL_FLAG) == b"Y"
         if not self._verify(msg, seq, now, check_high=gap_fill, check_low=gap_fill):
             return
-        new_seq = int(msg.get(t.NEW_SEQ_NO) or b"0")
+        new_seq = parse_uint(msg.get(t.NEW_SEQ_NO)) or 0
         expected = self.store.next_target_seq
         if new_seq > MAX_SEQ_NUM:
             self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.NEW_SEQ_NO,
@@ -678,7 +686,9 @@ class Session:
 
 def _seqnum(msg: Message) -> int | None:
     text = msg.get(t.MSG_SEQ_NUM)
-    return int(text) if text is not None and text.isdigit() else None
+    if text is not None and len(text) <= MAX_INT_DIGITS and text.isdigit():
+        return int(text)  # the common case, without a call: this runs per message
+    return parse_uint(text)
 
 
 def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
