@@ -6,11 +6,11 @@ session that already has a live connection -> close the newcomer and leave
 the live one alone; otherwise the session takes over.
 
 Before a session sees a Logon the connection checks who asks: an address
-locked out after failed Logons, or not on the session's AllowedAddresses, is
-refused; a session with credentials waits for `credentials_checked` (the
-shell runs the deliberately slow password hash off the event loop, see
-`pending_logon`). These refusals never touch the session: no sequence number
-is used and nothing is stored.
+locked out of that session after failed Logons (see logon_failures.py), or
+not on the session's AllowedAddresses, is refused; a session with
+credentials waits for `credentials_checked` (the shell runs the deliberately
+slow password hash off the event loop, see `pending_logon`). These refusals
+never touch the session: no sequence number is used and nothing is stored.
 """
 
 from __future__ import annotations
@@ -143,13 +143,15 @@ class Connection:
         if msg.msg_type != t.LOGON:
             self.close_reason = "first message is not a Logon"
             return
-        locked = self.failures.locked_for(self.host, now) if self.failures else 0.0
+        sender, target = msg.get(t.SENDER_COMP_ID), msg.get(t.TARGET_COMP_ID)
+        session = self.registry.find(sender, target)  # a dict lookup: cheap before a lockout
+        name = session.config.name if session is not None else ""
+        locked = self.failures.locked_for(self.host, name, now) if self.failures else 0.0
         if locked:
             self._refuse(msg, f"Too many failed logons from this address; retry in"
-                              f" {math.ceil(locked)} s", now, "locked_out", "-", count=False)
+                              f" {math.ceil(locked)} s", now, "locked_out", name or "-",
+                         count=False)
             return
-        sender, target = msg.get(t.SENDER_COMP_ID), msg.get(t.TARGET_COMP_ID)
-        session = self.registry.find(sender, target)
         if session is None:
             text = "Unknown session: SenderCompID/TargetCompID not configured"
             log.warning("event=logon_refused peer=%s sender=%r target=%r reason=%r", self.peer,
@@ -186,7 +188,7 @@ class Connection:
                         self.peer)
         else:
             if self.failures is not None:
-                self.failures.succeeded(self.host)
+                self.failures.succeeded(self.host, session.config.name)
             self._bind(session, msg, now)
         held, self._held = self._held, []
         self._process(held, now)
@@ -201,9 +203,10 @@ class Connection:
             log.warning("event=logon_refused reason=%s peer=%s session=%s username=%r",
                         reason, self.peer, session, (msg.get(t.USERNAME) or b"").decode("latin-1"))
         if count and self.failures is not None:
-            lockout = self.failures.failed(self.host, now)
+            lockout = self.failures.failed(self.host, session, now)
             if lockout:
-                log.warning("event=logon_lockout peer=%s seconds=%g", self.peer, lockout)
+                log.warning("event=logon_lockout peer=%s session=%s seconds=%g", self.peer,
+                            session or "-", lockout)
         if self.explain_refused_logon:
             self._outbox.append(_stateless_logout(msg, text, now))
         self.close_reason = text
