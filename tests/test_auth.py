@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -269,6 +270,28 @@ async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
     # ... and of nothing else: bob's own session carries on.
     await own.alive()
     await own.close()
+
+
+async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_live(
+    gateway: Gateway,
+) -> None:
+    """Without the right credentials a peer must not learn that a session is logged on."""
+    wrong = (553, "alice"), (554, "guess")
+    idle = await refused(gateway.port, "CLIENT1", *wrong)  # Logout, then the gateway closes
+    alice = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)
+    live = await refused(gateway.port, "CLIENT1", *wrong)
+    varying = (52, 10)  # SendingTime, and the CheckSum that covers it
+    assert [f for f in live.items() if f[0] not in varying] == \
+        [f for f in idle.items() if f[0] not in varying]
+    assert live[58] == "Invalid username or password"
+    # Only the right credentials learn it is live: closed without a word, as before.
+    duplicate = await Client.connect(gateway.port, "CLIENT1")
+    await duplicate.peer.write(duplicate.peer.logon(30, *ALICE, now=time.time()))
+    with pytest.raises(EOFError):
+        await duplicate.peer.receive()
+    await duplicate.close()
+    await alice.alive()  # and the live session never noticed
+    await alice.close()
 
 
 async def test_allow_list_refuses_other_addresses(

@@ -3,7 +3,9 @@
 The first message decides: not a Logon -> close without a word; a Logon for
 CompIDs the venue does not know -> Logout with Text, close; a Logon for a
 session that already has a live connection -> close the newcomer and leave
-the live one alone; otherwise the session takes over.
+the live one alone; otherwise the session takes over. Whether a session is
+live is checked last, after the lockout, the allow-list and the credentials,
+so a peer that cannot log on gets the same refusal either way.
 
 Before a session sees a Logon the connection checks who asks: an address
 locked out of that session after failed Logons (see logon_failures.py), or
@@ -158,20 +160,15 @@ class Connection:
                         sender, target, text)
             self._refuse(msg, text, now, "", "", log_it=False)
             return
-        if session.connected:
-            self.close_reason = "session already logged on"
-            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
-                        self.peer)
-            return
         cfg = session.config
         if not auth.address_allowed(cfg.allowed_addresses, self.host):
             self._refuse(msg, "Logon not permitted from this address", now,
                          "address_not_allowed", cfg.name, target=session)
             return
-        if auth.needs_credentials(cfg):
+        if auth.needs_credentials(cfg):  # whether it is live is told only to who proves it
             self.pending_logon = PendingLogon(session, msg)
             return
-        self._bind(session, msg, now)
+        self._bind_unless_live(session, msg, now)
 
     def credentials_checked(self, ok: bool, now: float) -> None:
         """The answer to `pending_logon.verify()`: bind or refuse, then go on."""
@@ -182,14 +179,10 @@ class Connection:
         if not ok:
             self._refuse(msg, "Invalid username or password", now, "bad_credentials",
                          session.config.name, target=session)
-        elif session.connected:  # another connection logged on while we were checking
-            self.close_reason = "session already logged on"
-            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
-                        self.peer)
         else:
             if self.failures is not None:
                 self.failures.succeeded(self.host, session.config.name)
-            self._bind(session, msg, now)
+            self._bind_unless_live(session, msg, now)
         held, self._held = self._held, []
         self._process(held, now)
 
@@ -210,6 +203,16 @@ class Connection:
         if self.explain_refused_logon:
             self._outbox.append(_stateless_logout(msg, text, now))
         self.close_reason = text
+
+    def _bind_unless_live(self, session: Session, msg: Message, now: float) -> None:
+        """Bind, unless another connection holds the session: then close the newcomer
+        without a word and leave the live one alone."""
+        if session.connected:
+            self.close_reason = "session already logged on"
+            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
+                        self.peer)
+            return
+        self._bind(session, msg, now)
 
     def _bind(self, session: Session, msg: Message, now: float) -> None:
         self.session = session
