@@ -74,10 +74,10 @@ class TlsSettings(_Strict):
 
 
 class SecuritySettings(_Strict):
-    """Slowing down repeated failed Logons from one source address."""
+    """Slowing down repeated failed Logons from one source address to one session."""
 
     max_logon_failures: int = Field(5, ge=0, description="refusals within the window that"
-                                    " lock the address out; 0: never")
+                                    " lock the address out of that session; 0: never")
     logon_failure_window: float = Field(60.0, gt=0, description="seconds")
     lockout: float = Field(10.0, gt=0, description="seconds of the first lockout; doubles")
     lockout_max: float = Field(600.0, gt=0, description="longest lockout, seconds")

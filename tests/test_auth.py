@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -111,34 +112,43 @@ def test_allowed_addresses_match_ips_and_networks() -> None:
 
 def test_lockout_after_n_failures_in_window_doubles_and_expires() -> None:
     f = LogonFailures(max_failures=3, window=60, lockout=10, lockout_max=25)
-    assert f.failed("10.0.0.1", 0) == 0 and f.failed("10.0.0.1", 1) == 0
-    assert f.locked_for("10.0.0.1", 1) == 0
-    assert f.failed("10.0.0.1", 2) == 10  # third within the window: locked 10 s
-    assert f.locked_for("10.0.0.1", 5) == 7
-    assert f.locked_for("10.0.0.2", 5) == 0  # another address is not affected
-    assert f.locked_for("10.0.0.1", 12) == 0  # served its time
+    assert f.failed("10.0.0.1", "S1", 0) == 0 and f.failed("10.0.0.1", "S1", 1) == 0
+    assert f.locked_for("10.0.0.1", "S1", 1) == 0
+    assert f.failed("10.0.0.1", "S1", 2) == 10  # third within the window: locked 10 s
+    assert f.locked_for("10.0.0.1", "S1", 5) == 7
+    assert f.locked_for("10.0.0.2", "S1", 5) == 0  # another address is not affected
+    assert f.locked_for("10.0.0.1", "S2", 5) == 0  # nor is another session
+    assert f.locked_for("10.0.0.1", "S1", 12) == 0  # served its time
     for now in (12, 13, 14):
-        lock = f.failed("10.0.0.1", now)
+        lock = f.failed("10.0.0.1", "S1", now)
     assert lock == 20  # second lockout doubles
     for now in (40, 41, 42):
-        lock = f.failed("10.0.0.1", now)
+        lock = f.failed("10.0.0.1", "S1", now)
     assert lock == 25  # capped at lockout_max
-    f.succeeded("10.0.0.1")
-    assert f.locked_for("10.0.0.1", 43) == 0
-    assert [f.failed("10.0.0.1", t) for t in (50, 51, 52)] == [0, 0, 10]  # back to the first
+    f.succeeded("10.0.0.1", "S1")
+    assert f.locked_for("10.0.0.1", "S1", 43) == 0
+    assert [f.failed("10.0.0.1", "S1", t) for t in (50, 51, 52)] == [0, 0, 10]  # back to start
+
+
+def test_a_success_on_one_session_keeps_the_failures_against_another() -> None:
+    f = LogonFailures(max_failures=3, window=60, lockout=10)
+    assert [f.failed("h", "VICTIM", t) for t in (0, 1)] == [0, 0]
+    f.succeeded("h", "OWN")  # the attacker's own, valid credential
+    assert f.failed("h", "VICTIM", 2) == 10
+    assert f.locked_for("h", "VICTIM", 3) == 9 and f.locked_for("h", "OWN", 3) == 0
 
 
 def test_failures_spread_beyond_the_window_never_lock() -> None:
     f = LogonFailures(max_failures=3, window=60, lockout=10)
-    assert [f.failed("h", t) for t in (0, 40, 80, 120, 160)] == [0, 0, 0, 0, 0]
+    assert [f.failed("h", "S", t) for t in (0, 40, 80, 120, 160)] == [0, 0, 0, 0, 0]
     off = LogonFailures(max_failures=0)
-    assert [off.failed("h", 0) for _ in range(10)] == [0] * 10
+    assert [off.failed("h", "S", 0) for _ in range(10)] == [0] * 10
 
 
 def test_tracked_addresses_are_bounded() -> None:
     f = LogonFailures(max_failures=3, window=1, max_tracked=100)
     for i in range(1000):
-        f.failed(f"10.0.{i // 256}.{i % 256}", float(i))
+        f.failed(f"10.0.{i // 256}.{i % 256}", "S", float(i))
     assert len(f._records) <= 100
 
 
@@ -238,6 +248,49 @@ async def test_repeated_failures_lock_the_address_out_but_not_others(gateway: Ga
     await alice.order("A1", "buy", 10, "100.00")
     assert (await alice.next("8"))[150] == "0"
     await alice.alive()
+    await alice.close()
+
+
+async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
+    gateway: Gateway,
+) -> None:
+    """bob holds a valid credential for CLIENT2; logging on there must not wipe the
+    failures his address has run up guessing CLIENT1's password."""
+    bob = (553, "bob"), (554, "battery staple")
+    for _ in range(2):
+        await refused(gateway.port, "CLIENT1", (553, "alice"), (554, "guess"), source="127.0.0.2")
+    own = await Client.logged_on(gateway.port, "CLIENT2", *bob, source="127.0.0.2")
+    third = await refused(gateway.port, "CLIENT1", (553, "alice"), (554, "guess"),
+                          source="127.0.0.2")
+    assert third[58] == "Invalid username or password"
+    # The third failure against CLIENT1 locked the address out of CLIENT1 ...
+    locked = await refused(gateway.port, "CLIENT1", *ALICE, source="127.0.0.2")
+    assert locked[58].startswith("Too many failed logons from this address; retry in")
+    assert not gateway._by_name["FIXGW-CLIENT1"].connected
+    # ... and of nothing else: bob's own session carries on.
+    await own.alive()
+    await own.close()
+
+
+async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_live(
+    gateway: Gateway,
+) -> None:
+    """Without the right credentials a peer must not learn that a session is logged on."""
+    wrong = (553, "alice"), (554, "guess")
+    idle = await refused(gateway.port, "CLIENT1", *wrong)  # Logout, then the gateway closes
+    alice = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)
+    live = await refused(gateway.port, "CLIENT1", *wrong)
+    varying = (52, 10)  # SendingTime, and the CheckSum that covers it
+    assert [f for f in live.items() if f[0] not in varying] == \
+        [f for f in idle.items() if f[0] not in varying]
+    assert live[58] == "Invalid username or password"
+    # Only the right credentials learn it is live: closed without a word, as before.
+    duplicate = await Client.connect(gateway.port, "CLIENT1")
+    await duplicate.peer.write(duplicate.peer.logon(30, *ALICE, now=time.time()))
+    with pytest.raises(EOFError):
+        await duplicate.peer.receive()
+    await duplicate.close()
+    await alice.alive()  # and the live session never noticed
     await alice.close()
 
 

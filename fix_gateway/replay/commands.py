@@ -1,4 +1,4 @@
-"""`fixgw replay list | show | redrive`: argument parsing and output.
+"""`fixgw replay list | show | redrive | scrub`: argument parsing and output.
 
 Exit status: 0 done (redrive: identical reports), 1 redrive found a
 difference, 2 bad arguments, configuration or session name, 3 redrive could
@@ -12,10 +12,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from fix_gateway.config import ConfigError, load_settings
+from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.dictionary import Dictionary
 from fix_gateway.replay.compare import describe
 from fix_gateway.replay.redrive import RedriveError, redrive
+from fix_gateway.replay.scrub import scrub
 from fix_gateway.replay.store_reader import (
     SessionNotFound,
     StoredSession,
@@ -45,12 +46,16 @@ class _Failed(Exception):
         self.status = status
 
 
-def _context(args: argparse.Namespace) -> tuple[Path, Dictionary]:
-    """The data directory and dictionary: from --config (and FIXGW_*), --data-dir wins."""
+def _settings(args: argparse.Namespace) -> GatewaySettings:
     try:
-        settings = load_settings(args.config)
+        return load_settings(args.config)
     except ConfigError as exc:
         raise _Failed(str(exc)) from None
+
+
+def _context(args: argparse.Namespace) -> tuple[Path, Dictionary]:
+    """The data directory and dictionary: from --config (and FIXGW_*), --data-dir wins."""
+    settings = _settings(args)
     data_dir = args.data_dir if args.data_dir is not None else settings.store.data_dir
     return data_dir, Dictionary.load(settings.server.dictionary)
 
@@ -137,6 +142,17 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return EXIT_DIFFERENT
 
 
+def cmd_scrub(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    data_dir = args.data_dir if args.data_dir is not None else settings.store.data_dir
+    log_dir = settings.logging.messages_dir or data_dir / "logs"
+    stores, logs = scrub(data_dir, log_dir)
+    print(f"masked {stores.messages} stored messages in {stores.files} session stores"
+          f" ({data_dir / 'sessions'}), {logs.messages} lines in {logs.files} message logs"
+          f" ({log_dir})")
+    return 0
+
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -201,3 +217,12 @@ def add_replay_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     drive.add_argument("--timeout", type=float, default=30.0,
                        help="seconds to wait for the last reports (default 30)")
     drive.set_defaults(func=_run(cmd_redrive))
+
+    scrubber = commands.add_parser(
+        "scrub", help="mask passwords in stores and message logs written before masking",
+        description="Rewrite the inbound session stores and the message logs (rotated ones"
+        " too) so that Password(554), NewPassword(925) and RawData(96) read ***, re-framed"
+        " (BodyLength, CheckSum) as the gateway now writes them. Stop the gateway first.",
+    )
+    common(scrubber)
+    scrubber.set_defaults(func=_run(cmd_scrub))

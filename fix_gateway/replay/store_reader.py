@@ -16,6 +16,7 @@ from typing import Literal
 
 from fix_gateway import tags as t
 from fix_gateway.codec import Message, parse_fields
+from fix_gateway.redaction import redacted
 from fix_gateway.utc_time import parse_timestamp
 from session_store import decode_seqnums, read_inbound, read_outbound
 
@@ -122,10 +123,17 @@ def find_session(data_dir: Path, name: str) -> StoredSession:
 
 
 def _parse(raw: bytes) -> Message | None:
+    """The stored frame, with any secret masked (files from before masking hold them)."""
     parsed = parse_fields(raw)
     if parsed is None or len(parsed[0]) < 3:
         return None
-    return Message(parsed[0], parsed[1], raw)
+    msg = Message(parsed[0], parsed[1], raw)
+    masked = redacted(msg)
+    if masked is raw:
+        return msg
+    parsed = parse_fields(masked)
+    assert parsed is not None  # built from fields that parsed
+    return Message(parsed[0], parsed[1], masked)
 
 
 def _text(msg: Message, tag: int) -> str:

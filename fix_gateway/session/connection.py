@@ -3,14 +3,16 @@
 The first message decides: not a Logon -> close without a word; a Logon for
 CompIDs the venue does not know -> Logout with Text, close; a Logon for a
 session that already has a live connection -> close the newcomer and leave
-the live one alone; otherwise the session takes over.
+the live one alone; otherwise the session takes over. Whether a session is
+live is checked last, after the lockout, the allow-list and the credentials,
+so a peer that cannot log on gets the same refusal either way.
 
 Before a session sees a Logon the connection checks who asks: an address
-locked out after failed Logons, or not on the session's AllowedAddresses, is
-refused; a session with credentials waits for `credentials_checked` (the
-shell runs the deliberately slow password hash off the event loop, see
-`pending_logon`). These refusals never touch the session: no sequence number
-is used and nothing is stored.
+locked out of that session after failed Logons (see logon_failures.py), or
+not on the session's AllowedAddresses, is refused; a session with
+credentials waits for `credentials_checked` (the shell runs the deliberately
+slow password hash off the event loop, see `pending_logon`). These refusals
+never touch the session: no sequence number is used and nothing is stored.
 """
 
 from __future__ import annotations
@@ -143,33 +145,30 @@ class Connection:
         if msg.msg_type != t.LOGON:
             self.close_reason = "first message is not a Logon"
             return
-        locked = self.failures.locked_for(self.host, now) if self.failures else 0.0
+        sender, target = msg.get(t.SENDER_COMP_ID), msg.get(t.TARGET_COMP_ID)
+        session = self.registry.find(sender, target)  # a dict lookup: cheap before a lockout
+        name = session.config.name if session is not None else ""
+        locked = self.failures.locked_for(self.host, name, now) if self.failures else 0.0
         if locked:
             self._refuse(msg, f"Too many failed logons from this address; retry in"
-                              f" {math.ceil(locked)} s", now, "locked_out", "-", count=False)
+                              f" {math.ceil(locked)} s", now, "locked_out", name or "-",
+                         count=False)
             return
-        sender, target = msg.get(t.SENDER_COMP_ID), msg.get(t.TARGET_COMP_ID)
-        session = self.registry.find(sender, target)
         if session is None:
             text = "Unknown session: SenderCompID/TargetCompID not configured"
             log.warning("event=logon_refused peer=%s sender=%r target=%r reason=%r", self.peer,
                         sender, target, text)
             self._refuse(msg, text, now, "", "", log_it=False)
             return
-        if session.connected:
-            self.close_reason = "session already logged on"
-            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
-                        self.peer)
-            return
         cfg = session.config
         if not auth.address_allowed(cfg.allowed_addresses, self.host):
             self._refuse(msg, "Logon not permitted from this address", now,
                          "address_not_allowed", cfg.name, target=session)
             return
-        if auth.needs_credentials(cfg):
+        if auth.needs_credentials(cfg):  # whether it is live is told only to who proves it
             self.pending_logon = PendingLogon(session, msg)
             return
-        self._bind(session, msg, now)
+        self._bind_unless_live(session, msg, now)
 
     def credentials_checked(self, ok: bool, now: float) -> None:
         """The answer to `pending_logon.verify()`: bind or refuse, then go on."""
@@ -180,14 +179,10 @@ class Connection:
         if not ok:
             self._refuse(msg, "Invalid username or password", now, "bad_credentials",
                          session.config.name, target=session)
-        elif session.connected:  # another connection logged on while we were checking
-            self.close_reason = "session already logged on"
-            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
-                        self.peer)
         else:
             if self.failures is not None:
-                self.failures.succeeded(self.host)
-            self._bind(session, msg, now)
+                self.failures.succeeded(self.host, session.config.name)
+            self._bind_unless_live(session, msg, now)
         held, self._held = self._held, []
         self._process(held, now)
 
@@ -201,12 +196,23 @@ class Connection:
             log.warning("event=logon_refused reason=%s peer=%s session=%s username=%r",
                         reason, self.peer, session, (msg.get(t.USERNAME) or b"").decode("latin-1"))
         if count and self.failures is not None:
-            lockout = self.failures.failed(self.host, now)
+            lockout = self.failures.failed(self.host, session, now)
             if lockout:
-                log.warning("event=logon_lockout peer=%s seconds=%g", self.peer, lockout)
+                log.warning("event=logon_lockout peer=%s session=%s seconds=%g", self.peer,
+                            session or "-", lockout)
         if self.explain_refused_logon:
             self._outbox.append(_stateless_logout(msg, text, now))
         self.close_reason = text
+
+    def _bind_unless_live(self, session: Session, msg: Message, now: float) -> None:
+        """Bind, unless another connection holds the session: then close the newcomer
+        without a word and leave the live one alone."""
+        if session.connected:
+            self.close_reason = "session already logged on"
+            log.warning("event=duplicate_logon session=%s peer=%s", session.config.name,
+                        self.peer)
+            return
+        self._bind(session, msg, now)
 
     def _bind(self, session: Session, msg: Message, now: float) -> None:
         self.session = session

@@ -31,6 +31,7 @@ from fix_gateway.codec import (
     render,
 )
 from fix_gateway.dictionary import Dictionary, Problem
+from fix_gateway.redaction import redacted
 from fix_gateway.session.config import SessionConfig
 from fix_gateway.session.counters import SessionCounters, bump, reason_kind
 from fix_gateway.session.resend import resend_stream
@@ -217,7 +218,8 @@ class Session:
         """
         self.close_reason = None
         self.state = State.LOGGED_ON  # provisional: refusals below move it on
-        self._count_inbound(msg, now)
+        raw = redacted(msg)  # what is written down: no password
+        self._count_inbound(msg, raw, now)
         self.last_received = now
         self._explain_refusal = explain_refusal
         self._seen_ids.clear()
@@ -248,7 +250,7 @@ class Session:
         if reset_requested or cfg.reset_on_logon:
             self._reset_store(now)
             self.on_event("reset", self, {"requested": reset_requested})
-        self.store.append_inbound(msg.raw, now)  # after a reset, which starts a new history
+        self.store.append_inbound(raw, now)  # after a reset, which starts a new history
         expected = self.store.next_target_seq
         if seq < expected and not reset_requested:
             text = f"MsgSeqNum too low, expecting {expected} but received {seq}"
@@ -307,18 +309,19 @@ class Session:
         """One inbound message on a logged-on connection."""
         if self.state is State.DISCONNECTED or self.close_reason is not None:
             return
-        self.store.append_inbound(msg.raw, now)
+        raw = redacted(msg)  # what is written down: no password
+        self.store.append_inbound(raw, now)
         self.last_received = now
-        self._count_inbound(msg, now)
+        self._count_inbound(msg, raw, now)
         self._next(msg, now)
         self._drain_queue(now)
 
-    def _count_inbound(self, msg: Message, now: float) -> None:
+    def _count_inbound(self, msg: Message, raw: bytes, now: float) -> None:
         received = self.counters.received
         msg_type = msg.values[2]  # msg.msg_type, without the property call
         received[msg_type] = received.get(msg_type, 0) + 1
         if self.message_log is not None:
-            self.message_log.inbound(now, msg.raw)
+            self.message_log.inbound(now, raw)
 
     def _next(self, msg: Message, now: float) -> None:
         msg_type = msg.msg_type
