@@ -98,3 +98,28 @@ def test_reports_missing_from_a_store_after_a_crash_are_restored(tmp_path: Path)
     assert exec_ids(sessions["FIXGW-B"]) == exec_ids(live_sessions["FIXGW-B"])  # restored
     b_reports = [m for m in stored(sessions["FIXGW-B"]) if m.msg_type == b"8"]
     assert [(m.get(11), m.get(150)) for m in b_reports] == [(b"B1", b"0"), (b"B1", b"F")]
+
+
+def test_restored_reports_follow_the_one_report_rule_per_command(tmp_path: Path) -> None:
+    """An order that ends in its own command unfilled gets one report (Canceled), and
+    recovery rebuilds reports command by command: a resting order cancelled by a later
+    command of the same lost batch (self-trade prevention) keeps its New."""
+    live, live_sessions = venue(tmp_path / "j.dat")
+    live.journal.mark_committed()  # nothing committed: the whole batch below is lost
+
+    def new(ts: int, cl: str, account: str, side: Side, ord_type: OrdType,
+            price: int | None) -> NewOrder:
+        return NewOrder(T0 + ts, "FIXGW-B", account, cl, "ACME", side, ord_type, 10, price,
+                        None, TimeInForce.GTC)
+
+    live.submit(new(1, "B1", "X", Side.BUY, OrdType.LIMIT, 100), now=1.0)
+    live.submit(new(2, "B2", "X", Side.SELL, OrdType.LIMIT, 100), now=1.0)  # STP: B1 out
+    live.submit(new(3, "B3", "", Side.SELL, OrdType.MARKET, None), now=1.0)  # no bids
+    live.journal.flush()
+    sent = [(m.get(11), m.get(150)) for m in stored(live_sessions["FIXGW-B"])]
+    assert sent == [(b"B1", b"0"), (b"B2", b"0"), (b"B1", b"4"), (b"B3", b"4")]
+
+    restarted, sessions = venue(tmp_path / "j.dat")
+    restarted.recover(restarted.journal.replay(), now=5.0)
+    assert [(m.get(11), m.get(150)) for m in stored(sessions["FIXGW-B"])] == sent
+    assert exec_ids(sessions["FIXGW-B"]) == exec_ids(live_sessions["FIXGW-B"])
