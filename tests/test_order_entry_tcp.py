@@ -359,6 +359,20 @@ async def test_iceberg_trades_one_display_slice_at_a_time(
     await two.alive()
 
 
+async def test_iceberg_with_too_many_slices_is_rejected(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    # engine.max_iceberg_slices (1000 by default): MaxFloor 1 of 50,000 would be 50,000 fills.
+    one, _, _ = traders
+    await one.order("ICE1", "sell", 50_000, "ACME", "10.00", None, (111, 1))
+    f = await _rejected(one, "ICE1", "99")
+    assert (f[38], f[58]) == ("50000", "MaxFloor 1 is too small for an order quantity of "
+                              "50000: an iceberg shows at most 1000 slices, so MaxFloor must "
+                              "be at least 50")
+    await one.order("ICE2", "sell", 50_000, "ACME", "10.00", None, (111, 50))
+    assert (await one.er("0"))[111] == "50"
+
+
 async def test_gtd_order_echoes_expire_time_and_expires(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:

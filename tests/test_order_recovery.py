@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from engine.types import AdvanceTime, Instrument, NewOrder, OrdType, Side, TimeInForce
+from fix_gateway.application.journal_settings import check_and_save
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.codec import Decoder, Message
+from fix_gateway.config import ConfigError, GatewaySettings
 from fix_gateway.session import Session, SessionConfig
 from session_store import FsyncPolicy, MemoryStore
 from tests.fix_peer import DICTIONARY
@@ -123,3 +127,19 @@ def test_restored_reports_follow_the_one_report_rule_per_command(tmp_path: Path)
     restarted.recover(restarted.journal.replay(), now=5.0)
     assert [(m.get(11), m.get(150)) for m in stored(sessions["FIXGW-B"])] == sent
     assert exec_ids(sessions["FIXGW-B"]) == exec_ids(live_sessions["FIXGW-B"])
+
+
+def test_a_changed_iceberg_slice_limit_is_refused_while_the_journal_holds_orders(
+    tmp_path: Path,
+) -> None:
+    """The slice limit decides which orders the engine takes: replaying a journal under
+    another one could reject an order the venue acknowledged."""
+    def settings(slices: int) -> GatewaySettings:
+        return GatewaySettings.model_validate(
+            {"engine": {"max_iceberg_slices": slices}, "store": {"data_dir": str(tmp_path)}})
+
+    record = tmp_path / "engine-settings.json"
+    assert check_and_save(record, settings(1000), lambda: True) is False
+    with pytest.raises(ConfigError, match=r"engine.max_iceberg_slices: 1000 -> 10"):
+        check_and_save(record, settings(10), lambda: True)
+    assert check_and_save(record, settings(10), lambda: False) is True  # nothing to replay
