@@ -20,7 +20,9 @@ Rules in brief (the tests in tests/test_engine.py spell out each one):
   at ExpireTime), IOC and FOK. MinQty and FOK are checked once, on entry to
   the book, against the quantity executable at that moment.
 - Icebergs (MaxFloor): only a slice shows; each new slice goes to the back of
-  its level.
+  its level. An iceberg has at most `max_iceberg_slices` slices (MaxFloor at
+  least OrderQty / max_iceberg_slices, 1000 by default): each slice is a fill,
+  so this bounds what sweeping one order costs a single command.
 - Self-trade prevention between orders with the same non-empty account.
 - Expiry is checked at the start of every command, before it runs, so
   nothing trades after it expired.
@@ -91,6 +93,7 @@ from engine.types import (
 DAY_NS: Final = 86_400 * 10**9
 DEFAULT_END_OF_DAY: Final = 21 * 3600 * 10**9  # 21:00 UTC
 DONE_ORDERS_KEPT: Final = 100_000
+MAX_ICEBERG_SLICES: Final = 1000
 
 # `Cancelled.reason` texts.
 REASON_CANCEL_REQUEST: Final = "cancel request"
@@ -165,8 +168,22 @@ def _band_text(name: str, value: int, instrument: Instrument) -> str | None:
     return None
 
 
+def iceberg_error(qty: int, max_floor: int, max_slices: int) -> str | None:
+    """Why an iceberg of `qty` showing `max_floor` would have too many slices, or None.
+
+    Every slice is a fill when the order is swept, so a tiny MaxFloor would let one
+    incoming order make tens of thousands of fills in one command."""
+    if max_floor and max_floor * max_slices < qty:
+        least = -(-qty // max_slices)
+        return (f"MaxFloor {max_floor} is too small for an order quantity of {qty}: an "
+                f"iceberg shows at most {max_slices} slices, so MaxFloor must be at least "
+                f"{least}")
+    return None
+
+
 def new_order_error(
-    cmd: NewOrder, instrument: Instrument | None, used_cl_ord_ids: Container[str]
+    cmd: NewOrder, instrument: Instrument | None, used_cl_ord_ids: Container[str],
+    max_slices: int = MAX_ICEBERG_SLICES,
 ) -> tuple[int, str] | None:
     """(OrdRejReason, text) if `cmd` must be rejected, else None."""
     if instrument is None:
@@ -241,6 +258,8 @@ def new_order_error(
             REJ_INCORRECT_QUANTITY,
             f"MaxFloor {max_floor} is not a multiple of the lot size {lot}",
         )
+    if text := iceberg_error(qty, max_floor, max_slices):
+        return REJ_OTHER, text
     if cmd.cl_ord_id in used_cl_ord_ids:
         return (
             REJ_DUPLICATE_ORDER,
@@ -250,7 +269,8 @@ def new_order_error(
 
 
 def replace_error(
-    cmd: ReplaceOrder, instrument: Instrument, has_limit_price: bool, waiting_stop: bool
+    cmd: ReplaceOrder, instrument: Instrument, has_limit_price: bool, waiting_stop: bool,
+    max_floor: int = 0, max_slices: int = MAX_ICEBERG_SLICES,
 ) -> str | None:
     """Why the new terms of a replace are invalid (CxlRejReason Other), or None.
 
@@ -265,6 +285,8 @@ def replace_error(
         return f"order quantity {qty} is not a multiple of the lot size {lot}"
     if qty > instrument.max_qty:
         return f"order quantity {qty} exceeds the maximum order quantity {instrument.max_qty}"
+    if text := iceberg_error(qty, max_floor, max_slices):
+        return text
     if cmd.price is not None:
         if not has_limit_price:
             return "the order has no limit price to change"
@@ -345,11 +367,15 @@ class MatchingEngine:
         next_order_id: int = 1,
         next_seq: int = 1,
         done_orders_kept: int = DONE_ORDERS_KEPT,
+        max_iceberg_slices: int = MAX_ICEBERG_SLICES,
     ) -> None:
         if not 0 <= end_of_day < DAY_NS:
             raise ValueError(f"end_of_day must be within one day in ns, got {end_of_day}")
         if done_orders_kept < 0:
             raise ValueError(f"done_orders_kept must be >= 0, got {done_orders_kept}")
+        if max_iceberg_slices < 1:
+            raise ValueError(f"max_iceberg_slices must be >= 1, got {max_iceberg_slices}")
+        self._max_slices = max_iceberg_slices
         self._instruments = {i.symbol: i for i in instruments}
         # symbol -> (lot size, lowest, highest accepted price, largest quantity) for
         # the fast order check.
@@ -488,7 +514,8 @@ class MatchingEngine:
             or qty <= 0 or qty % band[0] or price < band[1] or price > band[2] or qty > band[3]
         ):  # fmt: skip
             error = new_order_error(
-                cmd, self._instruments.get(symbol), _NO_IDS if ids is None else ids
+                cmd, self._instruments.get(symbol), _NO_IDS if ids is None else ids,
+                self._max_slices,
             )
             if error is not None:
                 self._reject(cmd, error, events)
@@ -646,7 +673,8 @@ class MatchingEngine:
         ts = cmd.ts
         waiting = order.status == PENDING_NEW
         text = replace_error(
-            cmd, self._instruments[order.symbol], order.price is not None, waiting
+            cmd, self._instruments[order.symbol], order.price is not None, waiting,
+            order.max_floor, self._max_slices,
         )
         if text is not None:
             self._cancel_reject(cmd, order, RESPONSE_TO_REPLACE, CXL_OTHER, text, events)

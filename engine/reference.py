@@ -24,6 +24,7 @@ from engine.engine import (
     DAY_NS,
     DEFAULT_END_OF_DAY,
     DONE_ORDERS_KEPT,
+    MAX_ICEBERG_SLICES,
     REASON_CANCEL_REQUEST,
     REASON_FOK,
     REASON_IOC,
@@ -158,9 +159,11 @@ class ReferenceEngine:
         next_order_id: int = 1,
         next_seq: int = 1,
         done_orders_kept: int = DONE_ORDERS_KEPT,
+        max_iceberg_slices: int = MAX_ICEBERG_SLICES,
     ) -> None:
         if not 0 <= end_of_day < DAY_NS:
             raise ValueError(f"end_of_day must be within one day in ns, got {end_of_day}")
+        self.max_iceberg_slices = max_iceberg_slices
         self.instruments = {i.symbol: i for i in instruments}
         self.stp_mode = StpMode(stp_mode)
         self.end_of_day = end_of_day
@@ -268,7 +271,8 @@ class ReferenceEngine:
 
     def new_order(self, cmd: NewOrder) -> None:
         error = new_order_error(
-            cmd, self.instruments.get(cmd.symbol), self.cl_ord_ids.get(cmd.session, {})
+            cmd, self.instruments.get(cmd.symbol), self.cl_ord_ids.get(cmd.session, {}),
+            self.max_iceberg_slices,
         )
         if error is not None:
             reason, text = error
@@ -367,7 +371,8 @@ class ReferenceEngine:
         if order is None:
             return
         waiting = order.status == OrdStatus.PENDING_NEW
-        text = replace_error(cmd, self.instruments[order.symbol], order.price is not None, waiting)
+        text = replace_error(cmd, self.instruments[order.symbol], order.price is not None, waiting,
+                             order.max_floor, self.max_iceberg_slices)
         if text is not None:
             self.cancel_reject(cmd, order, RESPONSE_TO_REPLACE, CXL_OTHER, text)
             return

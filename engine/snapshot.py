@@ -24,7 +24,7 @@ from operator import attrgetter
 from typing import Any
 
 from engine.book import BookSide, Order
-from engine.engine import MatchingEngine
+from engine.engine import MAX_ICEBERG_SLICES, MatchingEngine
 from engine.types import Instrument, OrdStatus, OrdType, Side, StpMode, TimeInForce
 
 FORMAT = 1
@@ -83,7 +83,7 @@ def take(engine: MatchingEngine) -> dict[str, Any]:
 
 def restore(
     snapshot: dict[str, Any], instruments: Iterable[Instrument], stp_mode: StpMode,
-    end_of_day: int, *, new_rules: bool = False,
+    end_of_day: int, *, new_rules: bool = False, max_iceberg_slices: int = MAX_ICEBERG_SLICES,
 ) -> MatchingEngine:
     """An engine in exactly the state `snapshot` was taken in.
 
@@ -99,7 +99,8 @@ def restore(
     engine = MatchingEngine(instruments, stp_mode, end_of_day=end_of_day,
                             next_order_id=snapshot["next_order_id"],
                             next_seq=snapshot["next_seq"],
-                            done_orders_kept=snapshot["done_orders_kept"])
+                            done_orders_kept=snapshot["done_orders_kept"],
+                            max_iceberg_slices=max_iceberg_slices)
     missing = sorted(priced_symbols(snapshot) - set(engine._instruments))
     if missing:
         raise SnapshotMismatch(f"instruments in the snapshot are not configured: {missing}")

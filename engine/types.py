@@ -55,7 +55,7 @@ class OrdStatus(IntEnum):
     FILLED = 2
     CANCELED = 4
     REPLACED = 5  # not used as a state; ExecType only
-    PENDING_NEW = 10  # a stop order waiting for its trigger (FIX 39=A)
+    PENDING_NEW = 10  # a stop order waiting for its trigger (FIX 39=0: accepted, working)
     REJECTED = 8
     EXPIRED = 12  # FIX 39=C
 

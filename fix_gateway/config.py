@@ -196,6 +196,11 @@ class EngineSettings(_Strict):
         "cancel_resting", description="self-trade prevention between orders of one Account"
     )
     end_of_day: time = Field(time(21, 0), description="UTC time at which Day orders expire")
+    max_iceberg_slices: int = Field(
+        1000, ge=1, description="most slices an iceberg order may have: MaxFloor(111) must be"
+        " at least OrderQty / this, or the order is rejected (150=8, 103=99). Each slice is a"
+        " fill when the order is swept, so this bounds the work of one incoming order",
+    )
     snapshots: bool = Field(
         True, description="snapshot the engine after each end of day, at stop and after a "
         "start that replayed commands, archiving the journal: a start then replays only what "

@@ -382,11 +382,13 @@ class Gateway:
             priced_symbols(state) if state is not None else ())
         if state is None:
             engine = MatchingEngine(instruments, settings.engine.stp,
-                                    end_of_day=settings.engine.end_of_day_ns)
+                                    end_of_day=settings.engine.end_of_day_ns,
+                                    max_iceberg_slices=settings.engine.max_iceberg_slices)
         else:
             try:
                 engine = restore(state, instruments, settings.engine.stp,
-                                 settings.engine.end_of_day_ns, new_rules=nothing_after_snapshot)
+                                 settings.engine.end_of_day_ns, new_rules=nothing_after_snapshot,
+                                 max_iceberg_slices=settings.engine.max_iceberg_slices)
             except SnapshotMismatch as exc:
                 raise ConfigError(f"{history.snapshot_path}: {exc}") from exc
         self.journal = CommandJournal(history.journal_path,

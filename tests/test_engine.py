@@ -504,6 +504,40 @@ def test_incoming_iceberg_trades_its_whole_quantity_then_shows_a_slice(venue: Ve
     assert state.leaves_qty == 22
 
 
+def test_iceberg_with_more_slices_than_allowed_is_rejected() -> None:
+    """Each slice is a fill when the order is swept: MaxFloor 1 on 50,000 made 50,000
+    fills in one command. MaxFloor must be at least OrderQty / max_iceberg_slices."""
+    default = Venue()
+    event = reject_of(default.order(SELL, 50_000, 100, max_floor=1))
+    assert event.reason == REJ_OTHER
+    assert event.text == (
+        "MaxFloor 1 is too small for an order quantity of 50000: an iceberg shows at most "
+        "1000 slices, so MaxFloor must be at least 50")
+    assert kinds(default.order(SELL, 50_000, 100, max_floor=50)) == ["Accepted"]
+    events = default.order(BUY, 50_000, 100, session="S2")
+    assert len(trades(events)) == 1000  # the whole iceberg, at most 1000 fills
+
+    venue = Venue(max_iceberg_slices=10)
+    assert reject_of(venue.order(SELL, 101, 100, max_floor=10)).reason == REJ_OTHER
+    assert kinds(venue.order(SELL, 100, 100, max_floor=10)) == ["Accepted"]
+
+
+def test_replace_cannot_give_an_iceberg_more_slices_than_allowed() -> None:
+    venue = Venue(max_iceberg_slices=10)
+    venue.order(SELL, 100, 100, max_floor=10, cl="ice")
+    (event,) = venue.replace("ice", "ice2", 110, side=SELL)
+    assert isinstance(event, CancelRejected)
+    assert (event.reason, event.response_to) == (CXL_OTHER, RESPONSE_TO_REPLACE)
+    assert "MaxFloor 10 is too small for an order quantity of 110" in event.text
+    (event,) = venue.replace("ice", "ice3", 90, side=SELL)  # fewer slices: fine
+    assert isinstance(event, Replaced)
+
+
+def test_max_iceberg_slices_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_iceberg_slices must be >= 1"):
+        MatchingEngine(INSTRUMENTS, max_iceberg_slices=0)
+
+
 # --- stops ----------------------------------------------------------------------------------
 
 

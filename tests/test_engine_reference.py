@@ -182,6 +182,7 @@ engine_options = st.fixed_dictionaries(
     {
         "stp_mode": st.sampled_from(list(StpMode)),
         "done_orders_kept": st.sampled_from([2, 5, 100_000]),
+        "max_iceberg_slices": st.sampled_from([2, 5, 1000]),
     }
 )
 

@@ -45,8 +45,9 @@ def test_restored_engine_answers_every_later_command_the_same(
     straight = MatchingEngine(INSTRUMENTS, end_of_day=END_OF_DAY, **options)
     for command in commands[:at]:
         straight.process(command)
+    # The slice limit is configuration, like the STP mode: the restart passes it again.
     restored = snap.restore(through_disk(straight), INSTRUMENTS, options["stp_mode"],
-                            END_OF_DAY)
+                            END_OF_DAY, max_iceberg_slices=options["max_iceberg_slices"])
     assert restored.dump() == straight.dump()
     for command in commands[at:]:
         assert restored.process(command) == straight.process(command), command

@@ -245,14 +245,28 @@ async def test_average_price_over_two_fills(traders: tuple[Trader, Trader, Trade
 async def test_market_order_into_empty_book_is_cancelled(
     traders: tuple[Trader, Trader, Trader],
 ) -> None:
+    # An order that neither trades nor rests gets one report: Canceled, not New then Canceled.
     one, _, _ = traders
     await one.order("M1", "buy", 50, "ACME")
-    new = await one.er("0")
-    assert (new[11], new[39], new[40], new[151]) == ("M1", "0", "1", "50")
-    assert 44 not in new
     done = await one.er("4")
-    assert (done[11], done[39], done[151], done[14], done[37]) == ("M1", "4", "0", "0", new[37])
+    assert (done[11], done[39], done[40], done[151], done[14], done[6]) == (
+        "M1", "4", "1", "0", "0", "0")
+    assert done[37].isdigit() and 44 not in done and 32 not in done
     assert done[58] == "no liquidity"
+    await one.alive()  # nothing else was sent for M1
+
+
+async def test_ioc_with_nothing_executable_gets_one_cancel(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    one, two, _ = traders
+    await one.order("S1", "sell", 30, "ACME", "10.00")
+    await one.er("0")
+    await two.order("I0", "buy", 100, "ACME", "9.99", None, (59, "3"))
+    done = await two.er("4")
+    assert (done[11], done[39], done[59], done[151], done[14], done[58]) == (
+        "I0", "4", "3", "0", "0", "IOC remainder")
+    await two.alive()
     await one.alive()
 
 
@@ -281,9 +295,9 @@ async def test_fok_that_cannot_fill_is_cancelled_without_a_fill(
     await one.order("S1", "sell", 30, "ACME", "10.00")
     await one.er("0")
     await two.order("F1", "buy", 100, "ACME", "10.00", None, (59, "4"))
-    assert (await two.er("0"))[59] == "4"
-    done = await two.er("4")
-    assert (done[11], done[39], done[151], done[14], done[6]) == ("F1", "4", "0", "0", "0")
+    done = await two.er("4")  # no New before it: the order never traded nor rested
+    assert (done[11], done[39], done[59], done[151], done[14], done[6]) == (
+        "F1", "4", "4", "0", "0", "0")
     assert 32 not in done
     await two.alive()
     await one.alive()  # the resting sell was not touched
@@ -296,7 +310,8 @@ async def test_stop_order_is_triggered_by_a_trade(traders: tuple[Trader, Trader,
     one, two, three = traders
     await one.order("STOP1", "buy", 10, "ACME", None, "3", (99, "101.00"))
     pending = await one.er("0")
-    assert (pending[39], pending[40], pending[99], pending[151]) == ("A", "3", "101.00", "10")
+    # Accepted and working as a stop: ExecType and OrdStatus agree (no 39=A with 150=0).
+    assert (pending[39], pending[40], pending[99], pending[151]) == ("0", "3", "101.00", "10")
     assert 44 not in pending
     await two.order("S1", "sell", 30, "ACME", "101.00")
     await two.er("0")
@@ -304,9 +319,11 @@ async def test_stop_order_is_triggered_by_a_trade(traders: tuple[Trader, Trader,
     await three.er("0")
     assert_fill(await three.er("F"), last=10, px="101.00", liquidity="2", leaves=0, cum=10,
                 avgpx="101", status="2")
-    triggered = await one.er("L")
+    # The trigger in FIX 4.4 values: Restated (150=D), ExecRestatementReason 99 Other.
+    triggered = await one.er("D")
     assert (triggered[11], triggered[39], triggered[151], triggered[37]) == (
         "STOP1", "0", "10", pending[37])
+    assert (triggered[378], triggered[58]) == ("99", "stop triggered")
     assert_fill(await one.er("F"), last=10, px="101.00", liquidity="2", leaves=0, cum=10,
                 avgpx="101", status="2")
     assert_fill(await two.er("F"), last=10, px="101.00", liquidity="1", leaves=20, cum=10,
@@ -340,6 +357,20 @@ async def test_iceberg_trades_one_display_slice_at_a_time(
     assert (plain[11], plain[32], plain[151], plain[39]) == ("PLAIN", "30", "0", "2")
     await one.alive()
     await two.alive()
+
+
+async def test_iceberg_with_too_many_slices_is_rejected(
+    traders: tuple[Trader, Trader, Trader],
+) -> None:
+    # engine.max_iceberg_slices (1000 by default): MaxFloor 1 of 50,000 would be 50,000 fills.
+    one, _, _ = traders
+    await one.order("ICE1", "sell", 50_000, "ACME", "10.00", None, (111, 1))
+    f = await _rejected(one, "ICE1", "99")
+    assert (f[38], f[58]) == ("50000", "MaxFloor 1 is too small for an order quantity of "
+                              "50000: an iceberg shows at most 1000 slices, so MaxFloor must "
+                              "be at least 50")
+    await one.order("ICE2", "sell", 50_000, "ACME", "10.00", None, (111, 50))
+    assert (await one.er("0"))[111] == "50"
 
 
 async def test_gtd_order_echoes_expire_time_and_expires(
@@ -452,8 +483,10 @@ async def test_order_status_of_unknown_order(traders: tuple[Trader, Trader, Trad
     one, _, _ = traders
     await one.send("H", (11, "NOPE"), (55, "ACME"), (54, "2"))
     status = await one.er("I")
-    assert {k: status[k] for k in (37, 11, 39, 103, 55, 54, 151, 14)} == {
-        37: "NONE", 11: "NOPE", 39: "8", 103: "5", 55: "ACME", 54: "2", 151: "0", 14: "0"}
+    # Every ExecutionReport carries OrderQty(38): 0 for an order the venue does not know.
+    assert {k: status[k] for k in (37, 11, 39, 103, 55, 54, 38, 151, 14)} == {
+        37: "NONE", 11: "NOPE", 39: "8", 103: "5", 55: "ACME", 54: "2", 38: "0", 151: "0",
+        14: "0"}
     await one.alive()
 
 
@@ -519,11 +552,12 @@ async def test_reject_unknown_symbol(traders: tuple[Trader, Trader, Trader]) -> 
 
 async def test_reject_price_off_tick(traders: tuple[Trader, Trader, Trader]) -> None:
     one, _, _ = traders
+    # OrdRejReason 18 (invalid price increment) is not a FIX 4.4 value: 99 Other, and a Text.
     await one.order("X1", "buy", 100, "ACME", "10.001")
-    f = await _rejected(one, "X1", "18")
+    f = await _rejected(one, "X1", "99")
     assert "tick" in f[58]
     await one.order("X2", "buy", 100, "GLOBEX", "20.02")  # GLOBEX ticks by 0.05
-    await _rejected(one, "X2", "18")
+    await _rejected(one, "X2", "99")
 
 
 async def test_reject_price_outside_band(traders: tuple[Trader, Trader, Trader]) -> None:
@@ -847,7 +881,7 @@ async def test_fixgw_client_text_output_and_exit_codes(gateway: Gateway) -> None
     assert lines[1].startswith("ER  T1  New  ExecType=0 OrdStatus=0 ACME Buy 100 @ 101.25"
                                "  leaves=100 cum=0 avgpx=0 orderid=")
     assert lines[2].startswith("ER  T2  Rejected  ExecType=8 OrdStatus=8 ACME Buy 5")
-    assert "reason=18" in lines[2] and "tick size" in lines[2]
+    assert "reason=99" in lines[2] and "tick size" in lines[2]  # 18 is not FIX 4.4
     assert lines[3].startswith("ER  ")
     assert "Replaced  ExecType=5 OrdStatus=0 ACME Buy 50 @ 101.25  leaves=50" in lines[3]
     assert "orig=T1" in lines[3]

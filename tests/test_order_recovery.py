@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal
 from engine.types import AdvanceTime, Instrument, NewOrder, OrdType, Side, TimeInForce
+from fix_gateway.application.journal_settings import check_and_save
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.codec import Decoder, Message
+from fix_gateway.config import ConfigError, GatewaySettings
 from fix_gateway.session import Session, SessionConfig
 from session_store import FsyncPolicy, MemoryStore
 from tests.fix_peer import DICTIONARY
@@ -98,3 +102,44 @@ def test_reports_missing_from_a_store_after_a_crash_are_restored(tmp_path: Path)
     assert exec_ids(sessions["FIXGW-B"]) == exec_ids(live_sessions["FIXGW-B"])  # restored
     b_reports = [m for m in stored(sessions["FIXGW-B"]) if m.msg_type == b"8"]
     assert [(m.get(11), m.get(150)) for m in b_reports] == [(b"B1", b"0"), (b"B1", b"F")]
+
+
+def test_restored_reports_follow_the_one_report_rule_per_command(tmp_path: Path) -> None:
+    """An order that ends in its own command unfilled gets one report (Canceled), and
+    recovery rebuilds reports command by command: a resting order cancelled by a later
+    command of the same lost batch (self-trade prevention) keeps its New."""
+    live, live_sessions = venue(tmp_path / "j.dat")
+    live.journal.mark_committed()  # nothing committed: the whole batch below is lost
+
+    def new(ts: int, cl: str, account: str, side: Side, ord_type: OrdType,
+            price: int | None) -> NewOrder:
+        return NewOrder(T0 + ts, "FIXGW-B", account, cl, "ACME", side, ord_type, 10, price,
+                        None, TimeInForce.GTC)
+
+    live.submit(new(1, "B1", "X", Side.BUY, OrdType.LIMIT, 100), now=1.0)
+    live.submit(new(2, "B2", "X", Side.SELL, OrdType.LIMIT, 100), now=1.0)  # STP: B1 out
+    live.submit(new(3, "B3", "", Side.SELL, OrdType.MARKET, None), now=1.0)  # no bids
+    live.journal.flush()
+    sent = [(m.get(11), m.get(150)) for m in stored(live_sessions["FIXGW-B"])]
+    assert sent == [(b"B1", b"0"), (b"B2", b"0"), (b"B1", b"4"), (b"B3", b"4")]
+
+    restarted, sessions = venue(tmp_path / "j.dat")
+    restarted.recover(restarted.journal.replay(), now=5.0)
+    assert [(m.get(11), m.get(150)) for m in stored(sessions["FIXGW-B"])] == sent
+    assert exec_ids(sessions["FIXGW-B"]) == exec_ids(live_sessions["FIXGW-B"])
+
+
+def test_a_changed_iceberg_slice_limit_is_refused_while_the_journal_holds_orders(
+    tmp_path: Path,
+) -> None:
+    """The slice limit decides which orders the engine takes: replaying a journal under
+    another one could reject an order the venue acknowledged."""
+    def settings(slices: int) -> GatewaySettings:
+        return GatewaySettings.model_validate(
+            {"engine": {"max_iceberg_slices": slices}, "store": {"data_dir": str(tmp_path)}})
+
+    record = tmp_path / "engine-settings.json"
+    assert check_and_save(record, settings(1000), lambda: True) is False
+    with pytest.raises(ConfigError, match=r"engine.max_iceberg_slices: 1000 -> 10"):
+        check_and_save(record, settings(10), lambda: True)
+    assert check_and_save(record, settings(10), lambda: False) is True  # nothing to replay

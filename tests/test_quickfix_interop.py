@@ -74,6 +74,14 @@ def initiator(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # --- the gateway under test ----------------------------------------------------------
 
 
+# The example instruments, plus QFX for the reports scenario alone.
+INSTRUMENTS = (
+    '\n[[instruments]]\nsymbol = "ACME"\n'
+    '\n[[instruments]]\nsymbol = "GLOBEX"\ntick_size = "0.05"\n'
+    '\n[[instruments]]\nsymbol = "QFX"\ntick_size = "0.01"\n'
+)
+
+
 class GatewayProcess:
     """`fixgw serve` in a subprocess with its own config, port and data directory."""
 
@@ -94,7 +102,7 @@ class GatewayProcess:
         self.config.write_text(
             'log_level = "INFO"\n\n[listen]\nhost = "127.0.0.1"\nport = 0\n\n'
             f"[store]\ndata_dir = {str(self.data_dir)!r}\n\n"
-            f"[default]\nMinHeartBtInt = 1\n{sessions}"
+            f"[default]\nMinHeartBtInt = 1\n{sessions}{INSTRUMENTS}"
         )
         # FIXGW_* variables override the config file; keep a developer's out.
         env = {k: v for k, v in os.environ.items() if not k.startswith("FIXGW_")}
@@ -140,7 +148,7 @@ class GatewayProcess:
 
 # One gateway for the module; every test has its own session on it, so no
 # test depends on another's sequence numbers.
-CLIENTS = ["QFBASIC", "QFORDER", "QFGAPCLIENT", "QFGAPAPP", "QFGAPGW", "QFRESET"]
+CLIENTS = ["QFBASIC", "QFORDER", "QFGAPCLIENT", "QFGAPAPP", "QFGAPGW", "QFRESET", "QFREPORTS"]
 
 
 @pytest.fixture(scope="module")
@@ -355,6 +363,31 @@ def test_new_order_single_is_answered_at_application_level(client: ClientFactory
     else:
         # Once orders are accepted: an ExecutionReport for this ClOrdID.
         assert answer[35] == "8" and answer[11] == order[11], conv.log
+    assert_clean_logout(conv)
+    assert_contiguous(conv)
+
+
+def test_every_kind_of_report_passes_quickfix_validation(client: ClientFactory) -> None:
+    """Stop, stop-limit, iceberg, GTD, FOK/IOC/market, replace, status, rejects and mass
+    cancel: QuickFIX with its default validation takes every report (the scenario waits
+    for each in fromApp) and rejects none."""
+    conv = client("QFREPORTS").run("reports", "--timeout", "15")
+    assert_clean(conv)
+    reports = conv.messages("FROM_APP", "8")
+    assert all(m[150] != "L" for m in reports), conv.log
+    by_id = {}
+    for m in reports:
+        by_id.setdefault(m[11].rsplit("-", 1)[-1], []).append((m[150], m[39]))
+    # A waiting stop is New (39=0, not A); its trigger a restatement (150=D), then fills.
+    assert by_id["STOP"] == [("0", "0"), ("D", "0"), ("F", "2")], conv.log
+    assert by_id["STOPLMT"] == [("0", "0"), ("D", "0"), ("F", "2")], conv.log
+    triggered = [m for m in reports if m[150] == "D"]
+    assert all(m[378] == "99" and m[58] == "stop triggered" for m in triggered), conv.log
+    # Orders that end at once without a fill: one Canceled, no New.
+    for name in ("FOK", "IOC", "MKT"):
+        assert by_id[name] == [("4", "4")], conv.log
+    (unknown,) = [m for m in reports if m[11].endswith("-NOPE")]
+    assert (unknown[150], unknown[39], unknown[38]) == ("I", "8", "0"), conv.log
     assert_clean_logout(conv)
     assert_contiguous(conv)
 

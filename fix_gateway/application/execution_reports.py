@@ -1,10 +1,18 @@
 """Engine events -> FIX 4.4 messages for the sessions that own the orders.
 
-One `ReportWriter.write(event)` call turns an event into the messages it
-announces (an ExecutionReport per order side, an OrderCancelReject, an
-OrderMassCancelReport) and sends them through the owning session, which
-stores them before they go out. ExecIDs come from the event's engine
-sequence number, so they are unique across restarts.
+One `ReportWriter.write_command(events)` call turns the events of one engine
+command into the messages they announce (an ExecutionReport per order side, an
+OrderCancelReject, an OrderMassCancelReport) and sends them through the owning
+session, which stores them before they go out. ExecIDs come from the event's
+engine sequence number, so they are unique across restarts.
+
+Only FIX 4.4 values go out (QuickFIX with its default validation refuses
+anything else): a stop waiting for its trigger is New (39=0), its trigger is a
+restatement (150=D, 378=99, 58=stop triggered). An order that ends within the
+command that entered it without a fill (market into an empty book, IOC or FOK
+with nothing executable, MinQty not met) gets its Canceled report only, not a
+New first: the rule is a function of the command's events alone, so recovery,
+which rebuilds reports from replayed events, writes the same reports.
 """
 
 from __future__ import annotations
@@ -37,7 +45,8 @@ ORD_STATUS: dict[int, bytes] = {
     OrdStatus.FILLED: b"2",
     OrdStatus.CANCELED: b"4",
     OrdStatus.REJECTED: b"8",
-    OrdStatus.PENDING_NEW: b"A",
+    # A stop waiting for its trigger is accepted and working: New, as its ExecType says.
+    OrdStatus.PENDING_NEW: b"0",
     OrdStatus.EXPIRED: b"C",
 }
 SIDE = {1: b"1", 2: b"2"}
@@ -45,6 +54,13 @@ ORD_TYPE = {1: b"1", 2: b"2", 3: b"3", 4: b"4"}
 TIF = {0: b"0", 1: b"1", 3: b"3", 4: b"4", 6: b"6"}
 ADDED_LIQUIDITY = b"1"
 REMOVED_LIQUIDITY = b"2"
+
+# OrdRejReason (103) values FIX 4.4 defines; any other (18, invalid price increment, is
+# FIX 5.0's) goes out as 99 Other, its Text saying what was wrong.
+FIX44_ORD_REJ_REASONS = frozenset((*range(16), 99))
+
+# The trigger of a stop, in FIX 4.4 values (150=L is FIX 5.0's).
+TRIGGERED_TAIL = b"378=99\x0158=stop triggered\x01"
 
 ER = b"8"
 CANCEL_REJECT = b"9"
@@ -97,6 +113,20 @@ class ReportWriter:
     def write(self, event: Event, now: float) -> None:
         self._handlers[type(event)](event, now)
 
+    def write_command(self, events: list[Event], now: float) -> None:
+        """The reports of one command's events (see the module docstring)."""
+        handlers = self._handlers
+        if len(events) == 1:  # the everyday resting order: nothing to hold back
+            event = events[0]
+            handlers[type(event)](event, now)
+            return
+        silent = ended_unfilled(events)
+        for event in events:
+            if silent and isinstance(event, Accepted | Triggered) \
+                    and event.order.order_id in silent:
+                continue
+            handlers[type(event)](event, now)
+
     # --- one handler per event type ---------------------------------------------------
 
     def _accepted(self, ev: Accepted, now: float) -> None:
@@ -122,7 +152,7 @@ class ReportWriter:
         self._order_report(ev.order, b"%d" % ev.seq, b"C", ev.ts, now)
 
     def _triggered(self, ev: Triggered, now: float) -> None:
-        self._order_report(ev.order, b"%d" % ev.seq, b"L", ev.ts, now)
+        self._order_report(ev.order, b"%d" % ev.seq, b"D", ev.ts, now, tail=TRIGGERED_TAIL)
 
     def _rejected(self, ev: Rejected, now: float) -> None:
         session = self._session(ev.session)
@@ -131,7 +161,7 @@ class ReportWriter:
         scale = self.scales.get(ev.symbol)
         body: list[tuple[int, FieldValue]] = [
             (37, b"NONE"), (11, ev.cl_ord_id), (17, b"%d" % ev.seq), (150, b"8"), (39, b"8"),
-            (103, ev.reason),
+            (103, ev.reason if ev.reason in FIX44_ORD_REJ_REASONS else 99),
         ]  # fmt: skip
         if ev.account:
             body.append((1, ev.account))
@@ -151,7 +181,7 @@ class ReportWriter:
             return
         self._send(session, ER, [
             (37, b"NONE"), (11, ev.cl_ord_id), (17, b"%d" % ev.seq), (150, b"I"), (39, b"8"),
-            (103, 5), (55, ev.symbol), (54, SIDE[ev.side]), (151, 0), (14, 0), (6, 0),
+            (103, 5), (55, ev.symbol), (54, SIDE[ev.side]), (38, 0), (151, 0), (14, 0), (6, 0),
             (60, transact_time(ev.ts)), (58, "Unknown order"),
         ], now)  # fmt: skip
 
@@ -221,6 +251,7 @@ class ReportWriter:
         fill: bytes = b"",
         text: str | None = None,
         cl_ord_id: str | None = None,
+        tail: bytes = b"",
     ) -> None:
         """One ExecutionReport for `order`, rendered with a single %-format
         (this runs for every order, often twice)."""
@@ -259,7 +290,7 @@ class ReportWriter:
             order.cum_qty,
             scale.average(order.cum_value, order.cum_qty) if order.cum_qty else b"0",
             transact_time(ts),
-            b"58=%b\x01" % text.encode("latin-1") if text else b"",
+            b"58=%b\x01" % text.encode("latin-1") if text else tail,
         )
         raw = session.send_rendered(ER, body, now)
         self.touched.add(session)
@@ -274,6 +305,19 @@ class ReportWriter:
         self.touched.add(session)
         if msg_type == ER and self.copier is not None:
             self.copier(session, rendered, raw, now)
+
+
+def ended_unfilled(events: list[Event]) -> set[int]:
+    """Ids of the orders accepted by this command and cancelled by it without a fill
+    (not at a client's request): their Accepted and Triggered events are not reported."""
+    accepted = {ev.order.order_id for ev in events if type(ev) is Accepted}
+    if not accepted:
+        return accepted
+    return {
+        ev.order.order_id for ev in events
+        if type(ev) is Cancelled and ev.request_cl_ord_id is None and not ev.order.cum_qty
+        and ev.order.order_id in accepted
+    }
 
 
 def report_signature(msg_type: bytes, fields: dict[int, bytes]) -> bytes | None:

@@ -2,7 +2,7 @@
 
 Recovery replays the journal through an engine built from the current
 configuration. A changed tick size, lot size, price band, maximum quantity,
-STP mode or end of day would replay orders the venue already acknowledged
+STP mode, end of day or iceberg slice limit would replay orders the venue already acknowledged
 differently: a price of 1001 ticks of 0.01 would come back as 1001 ticks of
 0.05. So the settings that shape the replay are saved with the journal, and a
 start that changes them while the journal holds orders is refused, naming
@@ -34,7 +34,8 @@ def settings_record(settings: GatewaySettings) -> dict[str, Any]:
 
     return {
         "engine": {"stp_mode": settings.engine.stp_mode,
-                   "end_of_day": settings.engine.end_of_day.isoformat()},
+                   "end_of_day": settings.engine.end_of_day.isoformat(),
+                   "max_iceberg_slices": settings.engine.max_iceberg_slices},
         "instruments": {
             i.symbol: {"tick_size": number(i.tick_size), "lot_size": i.lot_size,
                        "band_low": number(i.band_low), "band_high": number(i.band_high),

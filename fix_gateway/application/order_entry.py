@@ -119,9 +119,7 @@ class OrderEntry:
         """Journal a command, run it, write its reports."""
         self.journal.append(command)
         events = self.engine.process(command)
-        write = self.reports.write
-        for event in events:
-            write(event, now)
+        self.reports.write_command(events, now)
         try:
             for observer in self.observers:
                 observer(command, events, now)
@@ -334,22 +332,22 @@ class OrderEntry:
         its client gets them by ResendRequest when it logs on.
         """
         replayed = 0
-        pending: list[Event] = []
+        pending: list[list[Event]] = []  # per command: reports are written per command
         for entry in entries:
             events = self.engine.process(entry.command)
             replayed += 1
             if not entry.committed:
-                pending.extend(events)
+                pending.append(events)
         if pending:
             self._restore_lost_reports(pending, now)
         return replayed
 
-    def _restore_lost_reports(self, events: list[Event], now: float) -> None:
+    def _restore_lost_reports(self, batch: list[list[Event]], now: float) -> None:
         # Render the batch's reports without sending, to see what each session should hold.
         capture = _CapturingSessions()
         probe = ReportWriter(capture.get, self.scales)
-        for event in events:
-            probe.write(event, now)
+        for events in batch:
+            probe.write_command(events, now)
         for name, bodies in capture.sent.items():
             session = self.reports.session_named(name)
             if session is None or _store_has(session, bodies[0]):

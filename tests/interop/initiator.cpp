@@ -21,6 +21,11 @@
 //                  gateway's messages look too high: QuickFIX sends a
 //                  ResendRequest, the gateway must fill the gap
 //   await-logout   log on and stay until the gateway logs us out
+//   reports        log on and drive every kind of report the venue sends
+//                  (stop, stop-limit, iceberg, GTD expiry, FOK/IOC/market
+//                  cancels, replace, status, rejects, mass cancel) on the
+//                  symbol QFX; each must reach the application, i.e. pass
+//                  QuickFIX's validation against the data dictionary
 //
 // Every callback and every QuickFIX log entry becomes one line on stdout so
 // the Python test can assert on the whole conversation (SOH shown as '|'):
@@ -45,6 +50,10 @@
 #include <quickfix/SessionSettings.h>
 #include <quickfix/SocketInitiator.h>
 #include <quickfix/fix44/NewOrderSingle.h>
+#include <quickfix/fix44/OrderCancelReplaceRequest.h>
+#include <quickfix/fix44/OrderCancelRequest.h>
+#include <quickfix/fix44/OrderMassCancelRequest.h>
+#include <quickfix/fix44/OrderStatusRequest.h>
 #include <quickfix/fix44/TestRequest.h>
 
 // QuickFIX up to 1.15 declares its callbacks with dynamic exception
@@ -66,6 +75,7 @@
 #include <set>
 #include <string>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -369,6 +379,128 @@ class Scenario {
     expect(at, "disconnect after the gateway's Logout", is("LOGOUT"));
   }
 
+  // --- the reports scenario ----------------------------------------------------------
+
+  using Fields = std::vector<std::pair<int, std::string>>;
+
+  std::string order_id(const std::string& name) {
+    return "QF-" + std::to_string(::getpid()) + "-" + name;
+  }
+
+  // A NewOrderSingle on QFX with the given extra fields; returns its ClOrdID.
+  std::string new_order(const std::string& name, char side, char ord_type, int qty,
+                        const Fields& extra) {
+    const std::string id = order_id(name);
+    step("NewOrderSingle 11=" + id);
+    FIX44::NewOrderSingle message{FIX::ClOrdID(id), FIX::Side(side), FIX::TransactTime(),
+                                  FIX::OrdType(ord_type)};
+    message.set(FIX::Symbol("QFX"));
+    message.set(FIX::OrderQty(qty));
+    for (const auto& f : extra) message.setField(f.first, f.second);
+    FIX::Session::sendToTarget(message, m_id);
+    return id;
+  }
+
+  // The ExecutionReport for `cl_ord_id` with `exec_type`, received (and so validated)
+  // after position `from`.
+  std::size_t expect_report(std::size_t from, const std::string& cl_ord_id,
+                            const std::string& exec_type) {
+    return expect(from, "ExecutionReport 11=" + cl_ord_id + " 150=" + exec_type,
+                  [&](const Event& e) {
+                    return e.kind == "FROM_APP" && e.type() == "8" && e.get(11) == cl_ord_id &&
+                           e.get(150) == exec_type;
+                  });
+  }
+
+  std::size_t expect_app(std::size_t from, const std::string& type, const std::string& cl_ord_id) {
+    return expect(from, "35=" + type + " 11=" + cl_ord_id, [&](const Event& e) {
+      return e.kind == "FROM_APP" && e.type() == type && e.get(11) == cl_ord_id;
+    });
+  }
+
+  void reports() {
+    const std::size_t start = logged_on();
+    const char buy = FIX::Side_BUY, sell = FIX::Side_SELL;
+    // Resting stops, an iceberg, and a GTD order that expires in a few seconds.
+    const std::string stop = new_order("STOP", buy, FIX::OrdType_STOP, 10, {{99, "101.00"}});
+    expect_report(start, stop, "0");
+    const std::string stop_limit = new_order("STOPLMT", buy, FIX::OrdType_STOP_LIMIT, 10,
+                                             {{99, "101.00"}, {44, "102.00"}});
+    expect_report(start, stop_limit, "0");
+    const std::string ice =
+        new_order("ICE", sell, FIX::OrdType_LIMIT, 100, {{44, "101.00"}, {111, "20"}});
+    expect_report(start, ice, "0");
+    FIX::UtcTimeStamp expire;
+    expire += 3;
+    const std::string gtd = new_order(
+        "GTD", buy, FIX::OrdType_LIMIT, 5,
+        {{44, "90.00"}, {59, "6"}, {126, FIX::UtcTimeStampConvertor::convert(expire)}});
+    expect_report(start, gtd, "0");
+    // A trade at 101 fires both stops: each is restated, then trades with the iceberg.
+    const std::string cross = new_order("CROSS", buy, FIX::OrdType_LIMIT, 10, {{44, "101.00"}});
+    expect_report(start, cross, "F");
+    expect_report(expect_report(start, stop, "D"), stop, "F");
+    expect_report(expect_report(start, stop_limit, "D"), stop_limit, "F");
+    expect_report(start, ice, "F");
+    // Orders that end at once without a fill: one Canceled each.
+    expect_report(start, new_order("FOK", buy, FIX::OrdType_LIMIT, 1000,
+                                   {{44, "101.00"}, {59, "4"}}), "4");
+    expect_report(start, new_order("IOC", buy, FIX::OrdType_LIMIT, 10,
+                                   {{44, "100.00"}, {59, "3"}}), "4");
+    // Replace (150=5), status of a known and an unknown order (150=I).
+    const std::string gtd2 = order_id("GTD2");
+    step("OrderCancelReplaceRequest 11=" + gtd2);
+    FIX44::OrderCancelReplaceRequest replace{FIX::OrigClOrdID(gtd), FIX::ClOrdID(gtd2),
+                                             FIX::Side(buy), FIX::TransactTime(),
+                                             FIX::OrdType(FIX::OrdType_LIMIT)};
+    replace.set(FIX::Symbol("QFX"));
+    replace.set(FIX::OrderQty(4));
+    replace.setField(44, "90.00");
+    FIX::Session::sendToTarget(replace, m_id);
+    expect_report(start, gtd2, "5");
+    for (const std::string& id : {ice, order_id("NOPE")}) {
+      step("OrderStatusRequest 11=" + id);
+      FIX44::OrderStatusRequest status{FIX::ClOrdID(id), FIX::Side(sell)};
+      status.set(FIX::Symbol("QFX"));
+      FIX::Session::sendToTarget(status, m_id);
+      expect_report(start, id, "I");
+    }
+    // Cancel the iceberg (150=4); a market order then finds no sellers (one 150=4).
+    const std::string ice_cancel = order_id("ICE-X");
+    step("OrderCancelRequest 11=" + ice_cancel);
+    FIX44::OrderCancelRequest cancel{FIX::OrigClOrdID(ice), FIX::ClOrdID(ice_cancel),
+                                     FIX::Side(sell), FIX::TransactTime()};
+    cancel.set(FIX::Symbol("QFX"));
+    FIX::Session::sendToTarget(cancel, m_id);
+    expect_report(start, ice_cancel, "4");
+    expect_report(start, new_order("MKT", buy, FIX::OrdType_MARKET, 10, {}), "4");
+    // A business reject (price off the tick) and an OrderCancelReject.
+    expect_report(start, new_order("OFFTICK", buy, FIX::OrdType_LIMIT, 10,
+                                   {{44, "100.001"}}), "8");
+    const std::string cancel_unknown = order_id("CXL-NOPE");
+    step("OrderCancelRequest 11=" + cancel_unknown);
+    FIX44::OrderCancelRequest unknown{FIX::OrigClOrdID(order_id("NOPE")),
+                                      FIX::ClOrdID(cancel_unknown), FIX::Side(buy),
+                                      FIX::TransactTime()};
+    unknown.set(FIX::Symbol("QFX"));
+    FIX::Session::sendToTarget(unknown, m_id);
+    expect_app(start, "9", cancel_unknown);
+    // The GTD order expires (150=C); a mass cancel takes a resting order (150=4, 35=r).
+    expect_report(start, gtd2, "C");
+    const std::string rest = new_order("REST", buy, FIX::OrdType_LIMIT, 1, {{44, "50.00"}});
+    expect_report(start, rest, "0");
+    const std::string mass = order_id("MASS");
+    step("OrderMassCancelRequest 11=" + mass);
+    FIX44::OrderMassCancelRequest mass_cancel{
+        FIX::ClOrdID(mass),
+        FIX::MassCancelRequestType(FIX::MassCancelRequestType_CANCEL_ALL_ORDERS),
+        FIX::TransactTime()};
+    FIX::Session::sendToTarget(mass_cancel, m_id);
+    expect_report(start, rest, "4");
+    const std::size_t at = expect_app(start, "r", mass) + 1;
+    logout(test_request_round_trip(at, "QF-TR-REPORTS"));
+  }
+
   void run(const std::string& name) {
     if (name == "basic") basic();
     else if (name == "order") order();
@@ -376,6 +508,7 @@ class Scenario {
     else if (name == "gap-client-app") gap_client_app();
     else if (name == "gap-gateway") gap_gateway();
     else if (name == "await-logout") await_logout();
+    else if (name == "reports") reports();
     else throw Failure{"unknown scenario " + name};
     no_session_rejects();
   }
@@ -389,7 +522,8 @@ class Scenario {
 
 bool is_scenario(const std::string& name) {
   return name == "basic" || name == "order" || name == "gap-client" ||
-         name == "gap-client-app" || name == "gap-gateway" || name == "await-logout";
+         name == "gap-client-app" || name == "gap-gateway" || name == "await-logout" ||
+         name == "reports";
 }
 
 bool parse(int argc, char** argv, Options& options) {
@@ -422,6 +556,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, options)) {
     std::cerr << "usage: " << argv[0]
               << " SETTINGS.cfg basic|order|gap-client|gap-client-app|gap-gateway|await-logout"
+                 "|reports"
                  " [--next-sender-seq N] [--next-target-seq N] [--timeout SECONDS]\n";
     return 2;
   }
