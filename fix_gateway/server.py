@@ -139,7 +139,7 @@ class FixProtocol(asyncio.Protocol):
         metrics = self.gateway.metrics
         if metrics is not None:
             metrics.batch_started()
-        conn.data_received(data, time.time())
+        self._guarded(conn.data_received, data)
         if conn.pending_logon is not None and not self.checking_credentials \
                 and conn.close_reason is None:
             self._check_credentials()
@@ -181,10 +181,33 @@ class FixProtocol(asyncio.Protocol):
         if future.exception() is not None:
             log.error("event=credential_check_error peer=%s error=%r", conn.peer,
                       future.exception())
-        conn.credentials_checked(future.exception() is None and future.result(), time.time())
+        self._guarded(conn.credentials_checked,
+                      future.exception() is None and future.result())
         if self.transport is not None and self.paused_since is None:
             self.transport.resume_reading()
         self._after_input()
+
+    def _guarded(self, step: Callable[[Any, float], None], arg: Any) -> None:
+        """Run one input step; a message whose handling raises ends the connection
+        with a Logout, and what the batch decided before it is still written ahead
+        in order by `_after_input` (an exception left to asyncio would close the
+        socket with the journal behind the store)."""
+        conn = self.conn
+        assert conn is not None
+        now = time.time()
+        try:
+            step(arg, now)
+        except Exception:
+            session = conn.session
+            log.exception("event=input_error peer=%s session=%s", conn.peer,
+                          session.config.name if session is not None else "-")
+            if session is not None and session.connected and session.close_reason is None:
+                try:
+                    session.logout("Internal error handling a message", now, close=True)
+                except Exception:  # the session is past saying so: just close
+                    log.exception("event=input_error_logout peer=%s", conn.peer)
+            conn.pending_logon = None
+            conn.close_reason = conn.close_reason or "internal error handling a message"
 
     def _after_input(self) -> None:
         conn = self.conn
@@ -206,12 +229,12 @@ class FixProtocol(asyncio.Protocol):
         conn.connection_lost(time.time(), reason)
         if self.session is not None:
             self.gateway.unbind(self.session, self)
-        if self.session is not None and self.gateway.fatal_reason is None:
-            # After a failed journal write this batch's reports must not reach the store.
-            try:
-                self.session.store.flush()
-            except OSError as err:
-                log.error("event=store_error session=%s error=%r", self.session.config.name, err)
+        self.closing = True  # nothing more is written to this socket
+        if self.gateway.fatal_reason is None and not self.gateway.files_closed:
+            # What this connection's last batch decided, written ahead in the one
+            # order there is: journal, drop-copy stream, then the stores (after a
+            # failed write nothing more is written: _fatal set the reason).
+            self.gateway.commit(self)
         log.info("event=disconnect peer=%s session=%s reason=%r", conn.peer,
                  conn.session.config.name if conn.session else "-", reason)
 
@@ -345,6 +368,7 @@ class Gateway:
         self.on_fatal: Callable[[], None] = lambda: None
         self.credential_checker = ThreadPoolExecutor(CREDENTIAL_THREADS, "fixgw-auth")
         self.checks_in_flight = 0
+        self.files_closed = False  # stop() closed the journal and stores: commit no more
 
     def _open_message_logs(self) -> MessageLogs | None:
         cfg = self.settings.logging
@@ -746,6 +770,7 @@ class Gateway:
             await asyncio.sleep(0.05)
         for proto in list(self.connections):
             proto.abort()
+        await asyncio.sleep(0)  # their connection_lost commits while the files are open
         if self._ticker is not None:
             self._ticker.cancel()
         if self.surveillance is not None:
@@ -768,6 +793,7 @@ class Gateway:
         log.info("event=stopped")
 
     def _close_files(self) -> None:
+        self.files_closed = True  # closing flushes them: journal, stream, then stores
         files: list[Any] = [self.journal] if self.journal is not None else []
         if self.drop_copy is not None:
             files.append(self.drop_copy.stream)
