@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import faulthandler
 import gc
 import json
 import logging
@@ -46,6 +45,7 @@ from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.counters import ConnectionCounters
 from fix_gateway.session.logon_failures import LogonFailures
 from fix_gateway.session.session import RESEND_CHUNK_BYTES, Application, RejectingApplication
+from fix_gateway.stall_watch import StallWatch
 from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
 from surveillance.monitor import SurveillanceMonitor
@@ -700,22 +700,13 @@ class Gateway:
     async def _tick_forever(self) -> None:
         interval = self.settings.server.tick_interval
         stall = self.settings.server.stall_seconds
-        # A file, not stderr: a stderr pipe nobody reads would block faulthandler's
-        # thread, and the next re-arm waits for that thread.
-        stacks = None
-        if stall:
-            try:
-                stacks = open(self.stall_log, "a")  # noqa: SIM115 -- open while ticking
-            except OSError as exc:  # stalls are still logged, without the stacks
-                log.error("event=stall_log_unavailable path=%s error=%r", self.stall_log, exc)
+        watch = self._start_stall_watch(interval + stall) if stall else None
         last = time.monotonic()
         try:
             while True:
-                if stacks is not None:
-                    # Re-armed every tick: only a loop held past it fires (faulthandler's
-                    # own thread, no GIL needed), showing where every thread is stuck.
-                    faulthandler.dump_traceback_later(interval + stall, file=stacks)
                 await asyncio.sleep(interval)
+                if watch is not None:
+                    watch.beat()
                 now = time.monotonic()
                 late = now - last - interval
                 last = now
@@ -728,9 +719,22 @@ class Gateway:
                 except Exception:  # the clock must keep going for everyone else
                     log.exception("event=tick_error")
         finally:
-            if stacks is not None:
-                faulthandler.cancel_dump_traceback_later()
-                stacks.close()
+            if watch is not None:
+                watch.stop()
+                watch.out.close()
+
+    def _start_stall_watch(self, threshold: float) -> StallWatch | None:
+        """A thread that writes the stacks to <data_dir>/stalls.log when no tick came
+        for `threshold` seconds. A file, not stderr: a stderr pipe nobody reads would
+        block it."""
+        try:
+            stacks = open(self.stall_log, "a")  # noqa: SIM115 -- open while ticking
+        except OSError as exc:  # stalls are still logged, without the stacks
+            log.error("event=stall_log_unavailable path=%s error=%r", self.stall_log, exc)
+            return None
+        watch = StallWatch(threshold, stacks)
+        watch.start()
+        return watch
 
     def tick(self, now: float) -> None:
         if self.message_logs is not None:
