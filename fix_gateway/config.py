@@ -98,6 +98,12 @@ class StoreSettings(_Strict):
 
 class ServerSettings(_Strict):
     max_message_size: int = Field(65536, ge=256, le=16 * 1024 * 1024)
+    listen_backlog: int = Field(
+        1024, ge=1, le=65535,
+        description="connections the kernel queues for the listeners (plain and TLS) before"
+        " the gateway accepts them; beyond it a connect is not answered until there is"
+        " room (the kernel caps it at net.core.somaxconn)",
+    )
     logon_timeout: float = Field(5.0, gt=0, description="seconds a new connection has to log on")
     write_buffer_limit: int = Field(
         1024 * 1024, ge=4096, description="bytes queued for a peer before we stop reading from it"

@@ -642,13 +642,15 @@ class Gateway:
         context = server_context(tls) if tls.enabled else None  # before binding anything
         with _naming_the_key("listen.host/listen.port", listen.host, listen.port):
             self._server = await loop.create_server(
-                lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
+                lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True,
+                backlog=self.settings.server.listen_backlog,
             )
         if context is not None:
             with _naming_the_key("tls.host/tls.port", tls.host or listen.host, tls.port):
                 self._tls_server = await loop.create_server(
                     lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
                     reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+                    backlog=self.settings.server.listen_backlog,
                 )
             log.info("event=listening_tls host=%s port=%d verify_client=%s",
                      tls.host or listen.host, self.tls_port, tls.verify_client)
