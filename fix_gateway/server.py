@@ -105,6 +105,7 @@ class FixProtocol(asyncio.Protocol):
         self.closing = False
         self.checking_credentials = False
         self._resend_scheduled = False
+        self._backlog_scheduled = False
 
     # --- asyncio callbacks ---------------------------------------------------------
 
@@ -139,11 +140,51 @@ class FixProtocol(asyncio.Protocol):
         metrics = self.gateway.metrics
         if metrics is not None:
             metrics.batch_started()
-        self._guarded(conn.data_received, data)
+        limit = self.gateway.settings.server.max_messages_per_read
+        self._guarded(lambda now: conn.data_received(data, now, limit))
+        self._after_feed()
+
+    def _after_feed(self) -> None:
+        conn = self.conn
+        assert conn is not None
         if conn.pending_logon is not None and not self.checking_credentials \
                 and conn.close_reason is None:
             self._check_credentials()
         self._after_input()
+        self._schedule_backlog()
+
+    def _schedule_backlog(self) -> None:
+        """More of this peer's read is waiting: act on it in a later turn of the loop,
+        after the other connections, and read nothing more from it until it is done."""
+        conn = self.conn
+        if conn is None or self.closing or not conn.backlogged or self._backlog_scheduled:
+            return
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._backlog_scheduled = True
+        asyncio.get_running_loop().call_soon(self._continue_backlog)
+
+    def _continue_backlog(self) -> None:
+        self._backlog_scheduled = False
+        conn = self.conn
+        if conn is None or self.closing or self.checking_credentials:
+            return  # the credential check's answer goes on with it
+        metrics = self.gateway.metrics
+        if metrics is not None:
+            metrics.batch_started()
+        limit = self.gateway.settings.server.max_messages_per_read
+        self._guarded(lambda now: conn.continue_backlog(now, limit))
+        self._after_feed()
+        self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Read again unless something else still holds it: a full socket, a
+        credential check, a backlog."""
+        conn = self.conn
+        if self.transport is None or self.closing or self.paused_since is not None \
+                or self.checking_credentials or (conn is not None and conn.backlogged):
+            return
+        self.transport.resume_reading()
 
     def _check_credentials(self) -> None:
         """Hash the Logon's password on a worker thread; read nothing more meanwhile.
@@ -181,13 +222,12 @@ class FixProtocol(asyncio.Protocol):
         if future.exception() is not None:
             log.error("event=credential_check_error peer=%s error=%r", conn.peer,
                       future.exception())
-        self._guarded(conn.credentials_checked,
-                      future.exception() is None and future.result())
-        if self.transport is not None and self.paused_since is None:
-            self.transport.resume_reading()
-        self._after_input()
+        ok = future.exception() is None and future.result()
+        self._guarded(lambda now: conn.credentials_checked(ok, now))
+        self._after_feed()
+        self._resume_reading()
 
-    def _guarded(self, step: Callable[[Any, float], None], arg: Any) -> None:
+    def _guarded(self, step: Callable[[float], None]) -> None:
         """Run one input step; a message whose handling raises ends the connection
         with a Logout, and what the batch decided before it is still written ahead
         in order by `_after_input` (an exception left to asyncio would close the
@@ -196,7 +236,7 @@ class FixProtocol(asyncio.Protocol):
         assert conn is not None
         now = time.time()
         try:
-            step(arg, now)
+            step(now)
         except Exception:
             session = conn.session
             log.exception("event=input_error peer=%s session=%s", conn.peer,
@@ -245,8 +285,7 @@ class FixProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_since = None
-        if self.transport is not None and not self.closing and not self.checking_credentials:
-            self.transport.resume_reading()
+        self._resume_reading()
         self._schedule_resend()
 
     def _schedule_resend(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import select
 import socket
 import time
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
-from fix_gateway.server import Gateway
+from fix_gateway.server import FixProtocol, Gateway
 from tests.test_metrics import metrics_settings
+from tests.test_order_entry_tcp import Trader
 
 CONNECTS = 600  # well past asyncio's default backlog (100)
 
@@ -79,5 +81,51 @@ async def test_metrics_answers_oversized_headers_with_431(tmp_path: Path) -> Non
         writer.close()
         assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer
         assert b"Connection: close" in answer
+    finally:
+        await gw.stop(drain_timeout=0.5)
+
+
+FLOOD = 20_000  # TestRequests pipelined in one write
+
+
+async def test_one_clients_flood_is_worked_through_in_turns_with_the_others(
+    tmp_path: Path,
+) -> None:
+    """20,000 pipelined TestRequests: all answered, in order, at most
+    server.max_messages_per_read per turn of the loop, and another session's
+    TestRequest sent just after them is answered before the flood is done."""
+    gw = Gateway(metrics_settings(tmp_path))
+    limit = gw.settings.server.max_messages_per_read
+    await gw.start()
+    try:
+        flooder = await Trader.log_on(gw.port, "CLIENT1")
+        other = await Trader.log_on(gw.port, "CLIENT2")
+        flood_session = gw._by_name["FIXGW-CLIENT1"]
+        answered_then: list[int] = []  # the flood's Heartbeats sent, after each commit
+        other_answered_at: list[int] = []
+        commit = gw.commit
+
+        def observed_commit(origin: FixProtocol | None) -> None:
+            commit(origin)
+            sent = flood_session.counters.sent.get(b"0", 0)
+            answered_then.append(sent)
+            if origin is not None and origin.session is not None \
+                    and origin.session.config.target_comp_id == "CLIENT2" \
+                    and origin.session.counters.sent.get(b"0", 0) and not other_answered_at:
+                other_answered_at.append(sent)
+
+        gw.commit = observed_commit  # type: ignore[method-assign]
+        peer, now = flooder.peer, time.time()
+        peer.writer.write(b"".join(peer.build("1", (112, f"t{i}"), now=now)
+                                   for i in range(FLOOD)))
+        other.peer.writer.write(other.peer.build("1", (112, "other"), now=now))
+        ids = [(await flooder.peer.receive()).get(112) for _ in range(FLOOD)]
+        assert (await other.peer.receive()).get(112) == b"other"
+        assert ids == [f"t{i}".encode() for i in range(FLOOD)]  # every one, in order
+        steps = [b - a for a, b in itertools.pairwise(answered_then)]
+        assert max(steps) <= limit, max(steps)
+        assert other_answered_at and other_answered_at[0] < FLOOD, other_answered_at
+        await flooder.peer.close()
+        await other.peer.close()
     finally:
         await gw.stop(drain_timeout=0.5)
