@@ -98,6 +98,18 @@ class StoreSettings(_Strict):
 
 class ServerSettings(_Strict):
     max_message_size: int = Field(65536, ge=256, le=16 * 1024 * 1024)
+    max_messages_per_read: int = Field(
+        500, ge=1,
+        description="messages of one connection acted on in one turn of the event loop;"
+        " a read that holds more is worked through over several turns, in order, the other"
+        " connections served in between (nothing more is read from it meanwhile)",
+    )
+    listen_backlog: int = Field(
+        1024, ge=1, le=65535,
+        description="connections the kernel queues for the listeners (plain and TLS) before"
+        " the gateway accepts them; beyond it a connect is not answered until there is"
+        " room (the kernel caps it at net.core.somaxconn)",
+    )
     logon_timeout: float = Field(5.0, gt=0, description="seconds a new connection has to log on")
     write_buffer_limit: int = Field(
         1024 * 1024, ge=4096, description="bytes queued for a peer before we stop reading from it"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import faulthandler
 import gc
 import json
 import logging
@@ -46,6 +45,7 @@ from fix_gateway.session import Connection, Session, SessionRegistry
 from fix_gateway.session.counters import ConnectionCounters
 from fix_gateway.session.logon_failures import LogonFailures
 from fix_gateway.session.session import RESEND_CHUNK_BYTES, Application, RejectingApplication
+from fix_gateway.stall_watch import StallWatch
 from fix_gateway.tls import peer_subject, server_context
 from session_store import BackgroundSyncer, FileStore
 from surveillance.monitor import SurveillanceMonitor
@@ -105,6 +105,7 @@ class FixProtocol(asyncio.Protocol):
         self.closing = False
         self.checking_credentials = False
         self._resend_scheduled = False
+        self._backlog_scheduled = False
 
     # --- asyncio callbacks ---------------------------------------------------------
 
@@ -139,11 +140,51 @@ class FixProtocol(asyncio.Protocol):
         metrics = self.gateway.metrics
         if metrics is not None:
             metrics.batch_started()
-        conn.data_received(data, time.time())
+        limit = self.gateway.settings.server.max_messages_per_read
+        self._guarded(lambda now: conn.data_received(data, now, limit))
+        self._after_feed()
+
+    def _after_feed(self) -> None:
+        conn = self.conn
+        assert conn is not None
         if conn.pending_logon is not None and not self.checking_credentials \
                 and conn.close_reason is None:
             self._check_credentials()
         self._after_input()
+        self._schedule_backlog()
+
+    def _schedule_backlog(self) -> None:
+        """More of this peer's read is waiting: act on it in a later turn of the loop,
+        after the other connections, and read nothing more from it until it is done."""
+        conn = self.conn
+        if conn is None or self.closing or not conn.backlogged or self._backlog_scheduled:
+            return
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._backlog_scheduled = True
+        asyncio.get_running_loop().call_soon(self._continue_backlog)
+
+    def _continue_backlog(self) -> None:
+        self._backlog_scheduled = False
+        conn = self.conn
+        if conn is None or self.closing or self.checking_credentials:
+            return  # the credential check's answer goes on with it
+        metrics = self.gateway.metrics
+        if metrics is not None:
+            metrics.batch_started()
+        limit = self.gateway.settings.server.max_messages_per_read
+        self._guarded(lambda now: conn.continue_backlog(now, limit))
+        self._after_feed()
+        self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        """Read again unless something else still holds it: a full socket, a
+        credential check, a backlog."""
+        conn = self.conn
+        if self.transport is None or self.closing or self.paused_since is not None \
+                or self.checking_credentials or (conn is not None and conn.backlogged):
+            return
+        self.transport.resume_reading()
 
     def _check_credentials(self) -> None:
         """Hash the Logon's password on a worker thread; read nothing more meanwhile.
@@ -181,10 +222,32 @@ class FixProtocol(asyncio.Protocol):
         if future.exception() is not None:
             log.error("event=credential_check_error peer=%s error=%r", conn.peer,
                       future.exception())
-        conn.credentials_checked(future.exception() is None and future.result(), time.time())
-        if self.transport is not None and self.paused_since is None:
-            self.transport.resume_reading()
-        self._after_input()
+        ok = future.exception() is None and future.result()
+        self._guarded(lambda now: conn.credentials_checked(ok, now))
+        self._after_feed()
+        self._resume_reading()
+
+    def _guarded(self, step: Callable[[float], None]) -> None:
+        """Run one input step; a message whose handling raises ends the connection
+        with a Logout, and what the batch decided before it is still written ahead
+        in order by `_after_input` (an exception left to asyncio would close the
+        socket with the journal behind the store)."""
+        conn = self.conn
+        assert conn is not None
+        now = time.time()
+        try:
+            step(now)
+        except Exception:
+            session = conn.session
+            log.exception("event=input_error peer=%s session=%s", conn.peer,
+                          session.config.name if session is not None else "-")
+            if session is not None and session.connected and session.close_reason is None:
+                try:
+                    session.logout("Internal error handling a message", now, close=True)
+                except Exception:  # the session is past saying so: just close
+                    log.exception("event=input_error_logout peer=%s", conn.peer)
+            conn.pending_logon = None
+            conn.close_reason = conn.close_reason or "internal error handling a message"
 
     def _after_input(self) -> None:
         conn = self.conn
@@ -206,12 +269,12 @@ class FixProtocol(asyncio.Protocol):
         conn.connection_lost(time.time(), reason)
         if self.session is not None:
             self.gateway.unbind(self.session, self)
-        if self.session is not None and self.gateway.fatal_reason is None:
-            # After a failed journal write this batch's reports must not reach the store.
-            try:
-                self.session.store.flush()
-            except OSError as err:
-                log.error("event=store_error session=%s error=%r", self.session.config.name, err)
+        self.closing = True  # nothing more is written to this socket
+        if self.gateway.fatal_reason is None and not self.gateway.files_closed:
+            # What this connection's last batch decided, written ahead in the one
+            # order there is: journal, drop-copy stream, then the stores (after a
+            # failed write nothing more is written: _fatal set the reason).
+            self.gateway.commit(self)
         log.info("event=disconnect peer=%s session=%s reason=%r", conn.peer,
                  conn.session.config.name if conn.session else "-", reason)
 
@@ -222,8 +285,7 @@ class FixProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_since = None
-        if self.transport is not None and not self.closing and not self.checking_credentials:
-            self.transport.resume_reading()
+        self._resume_reading()
         self._schedule_resend()
 
     def _schedule_resend(self) -> None:
@@ -345,6 +407,7 @@ class Gateway:
         self.on_fatal: Callable[[], None] = lambda: None
         self.credential_checker = ThreadPoolExecutor(CREDENTIAL_THREADS, "fixgw-auth")
         self.checks_in_flight = 0
+        self.files_closed = False  # stop() closed the journal and stores: commit no more
 
     def _open_message_logs(self) -> MessageLogs | None:
         cfg = self.settings.logging
@@ -620,13 +683,15 @@ class Gateway:
         context = server_context(tls) if tls.enabled else None  # before binding anything
         with _naming_the_key("listen.host/listen.port", listen.host, listen.port):
             self._server = await loop.create_server(
-                lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True
+                lambda: FixProtocol(self), listen.host, listen.port, reuse_address=True,
+                backlog=self.settings.server.listen_backlog,
             )
         if context is not None:
             with _naming_the_key("tls.host/tls.port", tls.host or listen.host, tls.port):
                 self._tls_server = await loop.create_server(
                     lambda: FixProtocol(self), tls.host or listen.host, tls.port, ssl=context,
                     reuse_address=True, ssl_handshake_timeout=self.settings.server.logon_timeout,
+                    backlog=self.settings.server.listen_backlog,
                 )
             log.info("event=listening_tls host=%s port=%d verify_client=%s",
                      tls.host or listen.host, self.tls_port, tls.verify_client)
@@ -678,22 +743,13 @@ class Gateway:
     async def _tick_forever(self) -> None:
         interval = self.settings.server.tick_interval
         stall = self.settings.server.stall_seconds
-        # A file, not stderr: a stderr pipe nobody reads would block faulthandler's
-        # thread, and the next re-arm waits for that thread.
-        stacks = None
-        if stall:
-            try:
-                stacks = open(self.stall_log, "a")  # noqa: SIM115 -- open while ticking
-            except OSError as exc:  # stalls are still logged, without the stacks
-                log.error("event=stall_log_unavailable path=%s error=%r", self.stall_log, exc)
+        watch = self._start_stall_watch(interval + stall) if stall else None
         last = time.monotonic()
         try:
             while True:
-                if stacks is not None:
-                    # Re-armed every tick: only a loop held past it fires (faulthandler's
-                    # own thread, no GIL needed), showing where every thread is stuck.
-                    faulthandler.dump_traceback_later(interval + stall, file=stacks)
                 await asyncio.sleep(interval)
+                if watch is not None:
+                    watch.beat()
                 now = time.monotonic()
                 late = now - last - interval
                 last = now
@@ -706,9 +762,22 @@ class Gateway:
                 except Exception:  # the clock must keep going for everyone else
                     log.exception("event=tick_error")
         finally:
-            if stacks is not None:
-                faulthandler.cancel_dump_traceback_later()
-                stacks.close()
+            if watch is not None:
+                watch.stop()
+                watch.out.close()
+
+    def _start_stall_watch(self, threshold: float) -> StallWatch | None:
+        """A thread that writes the stacks to <data_dir>/stalls.log when no tick came
+        for `threshold` seconds. A file, not stderr: a stderr pipe nobody reads would
+        block it."""
+        try:
+            stacks = open(self.stall_log, "a")  # noqa: SIM115 -- open while ticking
+        except OSError as exc:  # stalls are still logged, without the stacks
+            log.error("event=stall_log_unavailable path=%s error=%r", self.stall_log, exc)
+            return None
+        watch = StallWatch(threshold, stacks)
+        watch.start()
+        return watch
 
     def tick(self, now: float) -> None:
         if self.message_logs is not None:
@@ -748,6 +817,7 @@ class Gateway:
             await asyncio.sleep(0.05)
         for proto in list(self.connections):
             proto.abort()
+        await asyncio.sleep(0)  # their connection_lost commits while the files are open
         if self._ticker is not None:
             self._ticker.cancel()
         if self.surveillance is not None:
@@ -770,6 +840,7 @@ class Gateway:
         log.info("event=stopped")
 
     def _close_files(self) -> None:
+        self.files_closed = True  # closing flushes them: journal, stream, then stores
         files: list[Any] = [self.journal] if self.journal is not None else []
         if self.drop_copy is not None:
             files.append(self.drop_copy.stream)

@@ -17,17 +17,18 @@ REPO = Path(__file__).resolve().parent.parent
 class GatewayProcess:
     """`log` sends the gateway's stderr to a file, to read as it goes; without it,
     stderr is a pipe read at the end (the gateway's log writer waits on it, not
-    its event loop). `preexec_fn` runs in the child before exec (limits)."""
+    its event loop). `preexec_fn` runs in the child before exec (limits); `module`
+    is what `python -m` runs (a test script that wraps the gateway)."""
 
     def __init__(
         self, config: Path, log: Path | None = None,
-        preexec_fn: Callable[[], None] | None = None,
+        preexec_fn: Callable[[], None] | None = None, module: str = "fix_gateway.cli",
     ) -> None:
         self.config = config
         self.log = log
         stderr = open(log, "a") if log is not None else subprocess.PIPE  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fix_gateway.cli", "serve", "--config", str(config)],
+            [sys.executable, "-m", module, "serve", "--config", str(config)],
             cwd=REPO, stdout=subprocess.PIPE, stderr=stderr, text=True,
             preexec_fn=preexec_fn,
         )

@@ -17,8 +17,9 @@ HealthReport = Callable[[], tuple[bool, dict[str, object]]]
 
 _MAX_REQUEST = 8192  # bytes of request line and headers
 _READ_TIMEOUT = 5.0  # seconds for a client to send its request
+_DISCARD_LIMIT = 1024 * 1024  # bytes read and dropped after a 431, so the close is clean
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            503: "Service Unavailable"}
+            431: "Request Header Fields Too Large", 503: "Service Unavailable"}
 
 
 class MetricsServer:
@@ -57,7 +58,11 @@ class MetricsServer:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), _READ_TIMEOUT)
+            except asyncio.LimitOverrunError:
+                await _too_large(reader, writer)
+                return
             parts = head.split(b"\r\n", 1)[0].decode("latin-1").split()
             if len(parts) != 3 or not parts[2].startswith("HTTP/"):
                 status, ctype, body = 400, "text/plain; charset=utf-8", b"bad request\n"
@@ -77,3 +82,24 @@ class MetricsServer:
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
+
+
+async def _too_large(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """431 for a request line and headers past _MAX_REQUEST, then close. The rest of
+    the request is read and dropped first (up to a bound): closing a socket with
+    unread input sends a reset, which can destroy the answer before it is read."""
+    body = b"request line and headers too large\n"
+    writer.write(
+        f"HTTP/1.1 431 {_REASONS[431]}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    dropped = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_READ_TIMEOUT):
+            while dropped < _DISCARD_LIMIT:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                dropped += len(chunk)

@@ -84,11 +84,38 @@ class Connection:
         self.host = host if host is not None else peer.rsplit(":", 1)[0]
         self.pending_logon: PendingLogon | None = None
         self._held: list[Message | Garbled] = []  # arrived while pending_logon
+        self._backlog: list[Message | Garbled] = []  # decoded, past data_received's limit
+        self._oversized = False  # the decoder met a message too large: close after the rest
 
-    def data_received(self, data: bytes, now: float) -> None:
+    def data_received(self, data: bytes, now: float, limit: int = 0) -> None:
+        """Act on what `data` completes: at most `limit` messages (0: all); the rest
+        wait, in order, for `continue_backlog` (so one peer's flood cannot hold the
+        others for long; the shell reads nothing more from it meanwhile)."""
         items, oversized = self.decoder.feed(data)
+        if oversized is not None:
+            self._oversized = True
+        if self._backlog or (limit and len(items) > limit):
+            self._backlog += items
+            self.continue_backlog(now, limit)
+            return
         self._process(items, now)
-        if oversized is not None and self.close_reason is None:
+        self._check_oversized()
+
+    @property
+    def backlogged(self) -> bool:
+        return bool(self._backlog) and self.close_reason is None
+
+    def continue_backlog(self, now: float, limit: int = 0) -> None:
+        items = self._backlog
+        if limit and len(items) > limit:
+            items, self._backlog = items[:limit], items[limit:]
+        else:
+            self._backlog = []
+        self._process(items, now)
+        self._check_oversized()
+
+    def _check_oversized(self) -> None:
+        if self._oversized and not self._backlog and self.close_reason is None:
             self.close_reason = f"message larger than {self.decoder.max_message_size} bytes"
 
     def _process(self, items: list[Message | Garbled], now: float) -> None:
