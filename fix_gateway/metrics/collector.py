@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from engine.types import Side
+from fix_gateway.metrics.histogram import labelled_family
 
 if TYPE_CHECKING:
     from fix_gateway.metrics.gateway_metrics import GatewayMetrics
@@ -211,9 +212,11 @@ class GatewayCollector(Collector):
     # --- timings, other components, health ------------------------------------------------
 
     def _timing_families(self) -> Iterator[Metric]:
-        yield self.metrics.order_latency.family(
+        yield labelled_family(
             "fixgw_order_ack_latency_seconds",
-            "From a read batch's arrival to the socket write of its answers, once per order")
+            "From a read batch's arrival to the socket write of its answers, once per order,"
+            " by the order's MsgType (D new, F cancel, G replace, H status, q mass cancel)",
+            "msg_type", self.metrics.order_latency)
         yield self.metrics.store_flush.family(
             "fixgw_store_flush_seconds",
             "Journal and session-store flushes of one batch (write ahead, before speaking)")
