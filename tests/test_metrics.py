@@ -238,6 +238,32 @@ async def test_order_ack_latency_is_labelled_by_msg_type(gateway: Gateway) -> No
     await trader.peer.close()
 
 
+async def test_client_chosen_msg_types_are_one_other_label(gateway: Gateway) -> None:
+    """Invalid MsgTypes are counted, but under msg_type="other": a client cannot mint
+    label values (20,000 of them once grew /metrics from 15 KB to 5.3 MB)."""
+    trader = await Trader.log_on(gateway.port, "CLIENT1")
+    for i in range(40):
+        await trader.send(f"Z{i}")
+        reject = await trader.peer.expect("3")
+        assert (reject.get(373), reject.get(372)) == (b"11", f"Z{i}".encode())
+    await trader.send("1", (112, "after"))
+    assert (await trader.peer.expect("0")).get(112) == b"after"
+    samples = await scrape(gateway)
+    received = by_type(samples, "fixgw_messages_received_total", "FIXGW-CLIENT1")
+    assert received == {"A": 1, "1": 1, "other": 40}
+    assert value(samples, "fixgw_messages_received_total", session="FIXGW-CLIENT1",
+                 msg_type="other", name="") == 40
+    labels = {dict(labels)["msg_type"] for name in ("fixgw_messages_received_total",
+              "fixgw_messages_sent_total", "fixgw_messages_resent_total")
+              for labels in series(samples, name)}
+    known = {t.decode() for t in gateway.dictionary.known_msg_types}
+    assert labels <= known | {"other"}, labels - known
+    # The session keeps one count for them all, not one per MsgType the client made up.
+    [session] = [s for s in gateway.sessions if s.config.name == "FIXGW-CLIENT1"]
+    assert len(session.counters.received) == 3
+    await trader.peer.close()
+
+
 async def test_metric_names_follow_prometheus_conventions(gateway: Gateway) -> None:
     status, _, text = await get(gateway, "/metrics")
     assert status == 200
