@@ -178,7 +178,10 @@ async def test_counters_move_by_exactly_what_happened(gateway: Gateway) -> None:
 
     await one.log_out()
     await two.log_out()
-    await asyncio.sleep(0.05)  # connection_lost runs after the close
+    # connection_lost runs after the close, on a later loop turn: wait for it, not 50 ms.
+    deadline = time.monotonic() + 5
+    while any(s.connected for s in gateway.sessions) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
     end = await scrape(gateway)
 
     for r, name in ((one, "FIXGW-CLIENT1"), (two, "FIXGW-CLIENT2")):
