@@ -77,6 +77,7 @@ class FieldSet:
     groups: dict[int, FieldSet] = field(default_factory=dict)  # count tag -> group
     delimiter: int = 0  # groups only: the first field of each entry
     required: frozenset[int] = frozenset()
+    positions: dict[int, int] = field(default_factory=dict)  # tag -> place in dictionary order
 
 
 @dataclass(slots=True)
@@ -409,6 +410,8 @@ class Dictionary:
             group = owner.groups.get(tag)
             if group is not None and values[i].isdigit():
                 i, problem = self._check_group(tags, values, i, group, policy)
+                if problem is not None and problem.reason == GROUP_FIELDS_OUT_OF_ORDER:
+                    return problem  # found while parsing, as QuickFIX/J does: before all else
                 if problem is not None and (worst is None or (rank, tag) < (worst[0], worst[1])):
                     worst = (rank, tag, problem)
             else:
@@ -442,34 +445,71 @@ class Dictionary:
         self, tags: Sequence[int], values: list[bytes], i: int, group: FieldSet,
         policy: ValidationPolicy,
     ) -> tuple[int, Problem | None]:
-        """Check the group whose count field is at `i`; return the index after it."""
+        """Check the group whose count field is at `i`; return the index after it.
+
+        Parsed the way QuickFIX/J parses it: an entry starts at the delimiter,
+        its members must follow the dictionary's order, and a member or nested
+        group before any delimiter is out of order (15) at parse time, so it
+        wins over every value problem; the caller returns it at once.
+        """
         count_tag = tags[i]
         declared = parse_uint(values[i])  # None: too long for any group to match
         n = len(tags)
         i += 1
         entries = 0
         first: Problem | None = None
-        while i < n and tags[i] == group.delimiter:
-            entries += 1
-            entry_seen: set[int] = set()
-            while i < n and tags[i] in group.members and tags[i] not in entry_seen:
-                tag = tags[i]
-                entry_seen.add(tag)
-                if first is None:
-                    first = self._field_problem(tag, values[i], group, policy)
-                nested = group.groups.get(tag)
-                if nested is not None and values[i].isdigit():
-                    i, problem = self._check_group(tags, values, i, nested, policy)
-                    first = first or problem
-                else:
-                    i += 1
-            missing = group.required - entry_seen
-            if missing and first is None:
-                first = Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
+        previous = -1  # dictionary position of the entry's last member
+        entry_seen: set[int] = set()
+        while i < n:
+            tag = tags[i]
+            if tag == group.delimiter:
+                entries += 1
+                previous = 0
+                if entries > 1:
+                    first = first or self._entry_missing(group, entry_seen)
+                entry_seen = set()
+            elif tag not in group.members:
+                break  # the group ends; the field belongs to its parent
+            elif entries == 0:
+                return i, self._missing_delimiter(group, count_tag, tag)
+            elif tag not in group.groups or tag in entry_seen:
+                position = group.positions[tag]
+                if position <= previous:
+                    return i, Problem(GROUP_FIELDS_OUT_OF_ORDER, tag,
+                                      "Out of order repeating group members")
+                previous = position
+            entry_seen.add(tag)
+            if first is None:
+                first = self._field_problem(tag, values[i], group, policy)
+            nested = group.groups.get(tag)
+            if nested is not None and values[i].isdigit():
+                i, problem = self._check_group(tags, values, i, nested, policy)
+                if problem is not None and problem.reason == GROUP_FIELDS_OUT_OF_ORDER:
+                    return i, problem
+                first = first or problem
+            else:
+                i += 1
+        if entries:
+            first = first or self._entry_missing(group, entry_seen)
         if entries != declared:
             return i, Problem(INCORRECT_NUM_IN_GROUP, count_tag,
                               "Incorrect NumInGroup count for repeating group")
         return i, first
+
+    @staticmethod
+    def _entry_missing(group: FieldSet, entry_seen: set[int]) -> Problem | None:
+        missing = group.required - entry_seen
+        if not missing:
+            return None
+        return Problem(REQUIRED_TAG_MISSING, min(missing), "Required tag missing")
+
+    def _missing_delimiter(self, group: FieldSet, count_tag: int, tag: int) -> Problem:
+        delimiter = group.delimiter
+        return Problem(
+            GROUP_FIELDS_OUT_OF_ORDER, tag,
+            f"The group {group.name} ({count_tag}) must begin with its delimiter field "
+            f"{self.tag_name(delimiter)} ({delimiter})",
+        )
 
 
 def _children(root: ET.Element, name: str) -> list[ET.Element]:
@@ -489,6 +529,7 @@ class _SetBuilder:
         if node is not None:
             self._add(fs, node, parent_required=True)
         fs.required = frozenset(tag for tag, req in fs.members.items() if req)
+        fs.positions = {tag: place for place, tag in enumerate(fs.members)}
         return fs
 
     def _add(self, fs: FieldSet, node: ET.Element, parent_required: bool) -> None:

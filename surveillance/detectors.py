@@ -206,7 +206,11 @@ def message_burst(f: Frame, p: MessageBurstSettings) -> Pending:
     before = xp.cumsum(counts, axis=1) - counts  # messages in seconds [0, b)
     baseline = before - lag(ops, before, p.baseline_s)  # in [b - baseline_s, b)
     over = counts > p.max_per_second
-    burst = (counts >= p.min_messages) & (
+    # A baseline needs history: an account busy from its first second has none, and
+    # against a near-zero baseline any steady flow would look like a burst. It has
+    # history once it sent something in [b - baseline_s, b - min_history_s).
+    history = lag(ops, before, p.min_history_s) > lag(ops, before, p.baseline_s)
+    burst = history & (counts >= p.min_messages) & (
         counts * p.baseline_s > p.baseline_multiple * xp.maximum(baseline, p.baseline_s))
     flag = over | burst
     start = flag & ~lag(ops, flag, 1)

@@ -209,6 +209,13 @@ class Scenario:
         assert any(type(e) is Trade and e.price == FAIR + 70 for e in events)
         self.planted.append(Planted("marking_close", "CLOSER", symbol, t))
 
+    def plant_quiet_start(self, account: str, symbol: str) -> None:
+        """One order, cancelled: the account is known, with a quiet baseline (an
+        account with no history at all is judged by max_per_second alone)."""
+        events = self.order(account, symbol, Side.BUY, 1, FAIR - 50)
+        self.now += SECOND // 10
+        self.cancel(events[0].order.cl_ord_id)  # type: ignore[union-attr]
+
     def plant_burst(self, symbol: str) -> None:
         """300 orders and cancels far from the market within one second (quote
         stuffing); being all orders and no trades it is also an order-to-trade alert."""
@@ -257,7 +264,9 @@ def planted_flow(seed: int = 1, rate: float = 50.0) -> Scenario:
     sc.plant_spoof()
     sc.background(sc.now + 120 * SECOND, everything)
     sc.plant_ignition()
-    sc.background(sc.now + 120 * SECOND, everything)
+    sc.background(sc.now + 60 * SECOND, everything)
+    sc.plant_quiet_start("STUFFER", sc.symbols[1])
+    sc.background(sc.now + 60 * SECOND, everything)
     sc.plant_burst(sc.symbols[1])
     sc.background(sc.now + 120 * SECOND, everything)
     sc.plant_order_to_trade(sc.symbols[2])

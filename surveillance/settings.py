@@ -35,6 +35,16 @@ class MessageBurstSettings(_Strict):
         10, ge=1, description="alert above this multiple of the baseline rate (at least 1/s)"
     )
     min_messages: int = Field(50, ge=1, description="no baseline alert below this many/s")
+    min_history_s: int = Field(
+        30, ge=1, description="no baseline alert until the account's messages in the baseline"
+        " window go back this far (max_per_second applies from the first second)"
+    )
+
+    @model_validator(mode="after")
+    def _history_fits_baseline(self) -> MessageBurstSettings:
+        if self.min_history_s >= self.baseline_s:
+            raise ValueError("min_history_s must be less than baseline_s")
+        return self
 
 
 class SpoofingSettings(_Strict):

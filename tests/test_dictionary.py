@@ -81,11 +81,45 @@ def test_repeating_group_members_delimiter_and_count() -> None:
     order = [(11, "X"), (54, "1"), (60, TS), (40, "2")]
     assert problem("D", *order, *parties) is None
     assert problem("D", *order, (453, 3), *parties[1:]) == (16, 453)
-    # An entry must start with the delimiter (448): here it does not, so the
-    # group has no entry and 447 stands outside it; the lowest tag is reported.
-    assert problem("D", *order, (453, 1), (447, "D"), (448, "A")) == (2, 447)
+    # An entry must start with the delimiter (448): a member before it is out of order.
+    assert problem("D", *order, (453, 1), (447, "D"), (448, "A")) == (15, 447)
     # Zero entries is a valid count.
     assert problem("D", *order, (453, 0)) is None
+
+
+def test_group_members_out_of_dictionary_order_are_373_15_at_the_first_misplaced_tag() -> None:
+    order = [(11, "X"), (54, "1"), (60, TS), (40, "2")]
+    # NoPartyIDs is PartyID(448), PartyIDSource(447), PartyRole(452): 452 before 447.
+    first = [(448, "A"), (452, 1), (447, "D")]
+    found = DICT.validate(message("D", *order, (453, 1), *first), STRICT)
+    assert found is not None
+    assert (found.reason, found.tag, found.text) == (
+        15, 447, "Out of order repeating group members")
+    # The second entry is out of order: the first entry's good order does not hide it.
+    good = [(448, "A"), (447, "D"), (452, 1)]
+    assert problem("D", *order, (453, 2), *good, *first) == (15, 447)
+    # A member repeated inside one entry is out of order too, not "appears more than once".
+    assert problem("D", *order, (453, 1), *good, (452, 3)) == (15, 452)
+    # Found while parsing, so it is reported before a bad value and a missing field.
+    assert problem("D", (54, "Z"), (60, TS), (40, "2"), (453, 1), *first) == (15, 447)
+
+
+def test_group_entry_without_its_delimiter_is_373_15_naming_group_and_delimiter() -> None:
+    email = [(164, "T1"), (94, "0"), (147, "Hi")]
+    # A NoRelatedSym(146) entry must start with Symbol(55); this one starts with
+    # the nested NoSecurityAltID(454) group.
+    body = [(146, 1), (454, 1), (455, "X"), (456, "4"), (55, "ACME"), (33, 1), (58, "hi")]
+    found = DICT.validate(message("C", *email, *body), STRICT)
+    assert found is not None
+    assert (found.reason, found.tag) == (15, 454)
+    assert found.text == (
+        "The group NoRelatedSym (146) must begin with its delimiter field Symbol (55)")
+    # Starting with a plain member instead of the delimiter: the same answer for that member.
+    assert problem("C", *email, (146, 1), (65, "A"), (55, "ACME"), (33, 1), (58, "hi")) == (
+        15, 65)
+    # Well-formed, with the nested group inside the entry, it passes.
+    good = [(146, 1), (55, "ACME"), (454, 1), (455, "X"), (456, "4"), (33, 1), (58, "hi")]
+    assert problem("C", *email, *good) is None
 
 
 def test_group_member_outside_its_group_is_not_defined_for_message() -> None:

@@ -214,3 +214,25 @@ async def test_stop_logs_out_connected_sessions(tmp_path: Path) -> None:
     await peer.send("5")
     await stopping
     assert await peer.closed_by_peer()
+
+
+async def test_repeating_group_disorder_is_rejected_373_15_over_the_socket(
+    gateway: Gateway,
+) -> None:
+    """QuickFIX/J's answers: a NoRelatedSym entry starting with a nested group instead
+    of Symbol, and a NoPartyIDs entry out of dictionary order, are 373=15 on the
+    misplaced tag; the session carries on."""
+    peer = await logged_on(gateway.port)
+    email = [(164, "T1"), (94, "0"), (147, "Hi")]
+    await peer.send("C", *email, (146, 1), (454, 1), (455, "X"), (456, "4"), (55, "ACME"),
+                    (33, 1), (58, "hi"))
+    reject = await peer.expect("3")
+    assert (reject.get(373), reject.get(371), reject.get(372)) == (b"15", b"454", b"C")
+    assert reject.get(58) == (
+        b"The group NoRelatedSym (146) must begin with its delimiter field Symbol (55)")
+    await peer.send("D", (11, "X"), (453, 1), (448, "A"), (452, 1), (447, "D"), (55, "ACME"),
+                    (54, "1"), (60, _ts()), (38, 10), (40, "1"))
+    reject = await peer.expect("3")
+    assert (reject.get(373), reject.get(371), reject.get(372)) == (b"15", b"447", b"D")
+    await peer.send("1", (112, "still-up"))
+    assert (await peer.expect("0")).get(112) == b"still-up"

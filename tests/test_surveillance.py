@@ -19,7 +19,7 @@ import pytest
 from engine.types import NewOrder, OrdType, Side, TimeInForce
 from surveillance.alerts import Alert
 from surveillance.batch import apply_overrides
-from surveillance.columns import NCOL, QTY, Batch
+from surveillance.columns import NCOL, QTY, STATUS, Batch
 from surveillance.detectors import run_detectors
 from surveillance.evaluator import Evaluator
 from surveillance.monitor import SurveillanceMonitor
@@ -315,3 +315,48 @@ def test_a_lost_worker_process_is_replaced(tmp_path: Path, planted_batch: Batch)
     found = asyncio.run(drive())
     assert "marking_close" in {a.type for a in found}  # planted in the second half
     assert monitor.evaluator.pid is None
+
+
+START_S = 1_800_000_000  # any second: the detectors read time from the rows
+
+
+def status_requests(account: int, start_s: int, per_second: list[int]) -> np.ndarray:
+    """Rows of OrderStatusRequests (messages, not orders) from one account, spread
+    evenly over each second from `start_s`: per_second[i] of them in second i."""
+    rows = []
+    for i, n in enumerate(per_second):
+        for j in range(n):
+            ts = (START_S + start_s + i) * 10**9 + j * (10**9 // n)
+            rows.append((ts, STATUS, account, -1, -1, 0, 0, 0, 0, 0))
+    return np.array(rows, dtype=np.int64).reshape(-1, NCOL)
+
+
+def message_flow(*flows: np.ndarray) -> Batch:
+    rows = np.concatenate(flows)
+    rows = rows[np.argsort(rows[:, 0], kind="stable")]
+    return Batch.from_rows(rows, [f"ACC{i}" for i in range(len(flows))], [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_accounts_busy_from_a_cold_start_are_not_bursts(backend: str) -> None:
+    """A firm that sends a steady 55 messages/s from its first second has no baseline
+    to burst above: nothing is flagged, whenever each account starts."""
+    batch = message_flow(*(status_requests(a, 40 * a, [55] * 150) for a in range(3)))
+    assert run_detectors(batch, SETTINGS, make_ops(backend)) == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bursts_are_flagged_after_history_and_above_the_ceiling_from_the_start(
+        backend: str) -> None:
+    quiet_then_burst = status_requests(0, 0, [2] * 60 + [120] + [2] * 10)
+    ceiling_at_once = status_requests(1, 30, [250] + [55] * 20)
+    alerts = run_detectors(message_flow(quiet_then_burst, ceiling_at_once), SETTINGS,
+                           make_ops(backend))
+    assert [(a.type, a.account, int(a.time.timestamp()) - START_S) for a in alerts] == [
+        ("message_burst", "ACC1", 30), ("message_burst", "ACC0", 60)]
+    assert alerts[1].details == {"messages_per_s": 120, "baseline_per_s": 2.0}
+
+
+def test_burst_history_must_be_shorter_than_the_baseline() -> None:
+    with pytest.raises(ValueError, match="min_history_s must be less than baseline_s"):
+        apply_overrides(SETTINGS, ["message_burst.min_history_s=60"])

@@ -20,6 +20,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from engine.types import Side
+from fix_gateway.metrics.histogram import labelled_family
+from fix_gateway.session.counters import OTHER_MSG_TYPE
 
 if TYPE_CHECKING:
     from fix_gateway.metrics.gateway_metrics import GatewayMetrics
@@ -53,10 +55,6 @@ class ExternalSources:
         self.sources.append(source)
 
 
-def _msg_label(msg_type: bytes) -> str:
-    return msg_type.decode("latin-1")
-
-
 class GatewayCollector(Collector):
     def __init__(self, gateway: Gateway, metrics: GatewayMetrics) -> None:
         self.gateway = gateway
@@ -64,6 +62,7 @@ class GatewayCollector(Collector):
         self.external = ExternalSources()
         names = gateway.dictionary.messages
         self._msg_names = {msg_type: mdef.name for msg_type, mdef in names.items()}
+        self._known_msg_types = gateway.dictionary.known_msg_types | set(names)
 
     def collect(self) -> Iterator[Metric]:
         yield from self._session_families()
@@ -116,8 +115,8 @@ class GatewayCollector(Collector):
             name = session.config.name
             c = session.counters
             for family, counts in ((received, c.received), (sent, c.sent), (resent, c.resent)):
-                for msg_type, n in counts.items():
-                    family.add_metric([name, _msg_label(msg_type),
+                for msg_type, n in self._by_known_msg_type(counts).items():
+                    family.add_metric([name, msg_type.decode("latin-1"),
                                        self._msg_names.get(msg_type, "")], n)
             for family, reasons in ((session_rejects, c.session_rejects),
                                     (business_rejects, c.business_rejects)):
@@ -135,6 +134,18 @@ class GatewayCollector(Collector):
         yield GaugeMetricFamily("fixgw_sessions_connected", "Sessions logged on now",
                                 value=total_connected)
         yield from (logons, refusals, logouts, disconnects, resends)
+
+    def _by_known_msg_type(self, counts: dict[bytes, int]) -> dict[bytes, int]:
+        """`counts` with every MsgType outside the dictionary folded into "other", so
+        label values stay a bounded set whatever MsgTypes clients send."""
+        known = self._known_msg_types
+        if all(msg_type in known for msg_type in counts):
+            return counts
+        folded: dict[bytes, int] = {}
+        for msg_type, n in counts.items():
+            key = msg_type if msg_type in known else OTHER_MSG_TYPE
+            folded[key] = folded.get(key, 0) + n
+        return folded
 
     def _connection_families(self) -> Iterator[Metric]:
         counters = self.gateway.connection_counters
@@ -211,9 +222,11 @@ class GatewayCollector(Collector):
     # --- timings, other components, health ------------------------------------------------
 
     def _timing_families(self) -> Iterator[Metric]:
-        yield self.metrics.order_latency.family(
+        yield labelled_family(
             "fixgw_order_ack_latency_seconds",
-            "From a read batch's arrival to the socket write of its answers, once per order")
+            "From a read batch's arrival to the socket write of its answers, once per order,"
+            " by the order's MsgType (D new, F cancel, G replace, H status, q mass cancel)",
+            "msg_type", self.metrics.order_latency)
         yield self.metrics.store_flush.family(
             "fixgw_store_flush_seconds",
             "Journal and session-store flushes of one batch (write ahead, before speaking)")

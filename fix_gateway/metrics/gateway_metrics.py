@@ -2,7 +2,8 @@
 
 The gateway calls three cheap hooks on its hot path: `batch_started` /
 `batch_written` around each read batch (order-to-ack latency, one
-observation per batch weighted by the orders it carried) and `store_flush`
+observation per batch and MsgType weighted by the orders of that type it
+carried) and `store_flush`
 after the write-ahead flushes. The rest (collector, HTTP endpoint, health)
 runs only when scraped.
 """
@@ -30,7 +31,7 @@ class GatewayMetrics:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
         self.engine_stats = EngineStats()
-        self.order_latency = BucketHistogram()
+        self.order_latency: dict[str, BucketHistogram] = {}  # MsgType -> ack latency
         self.store_flush = BucketHistogram()
         if gateway.order_entry is not None:
             gateway.order_entry.observers.append(self.engine_stats.observe)
@@ -44,7 +45,6 @@ class GatewayMetrics:
         GCCollector(registry=self.registry)
         self.server = MetricsServer(self.registry, self.health_report)
         self._batch_start = 0.0
-        self._batch_orders = 0
 
     @property
     def external(self) -> ExternalSources:
@@ -55,12 +55,19 @@ class GatewayMetrics:
 
     def batch_started(self) -> None:
         self._batch_start = perf_counter()
-        self._batch_orders = self.engine_stats.orders
+        self.engine_stats.batch.clear()
 
     def batch_written(self) -> None:
-        orders = self.engine_stats.orders - self._batch_orders
-        if orders:
-            self.order_latency.observe(perf_counter() - self._batch_start, orders)
+        batch = self.engine_stats.batch
+        if batch:
+            elapsed = perf_counter() - self._batch_start
+            latency = self.order_latency
+            for msg_type, orders in batch.items():
+                histogram = latency.get(msg_type)
+                if histogram is None:  # a handful of types: D, F, G, H, q
+                    histogram = latency[msg_type] = BucketHistogram()
+                histogram.observe(elapsed, orders)
+            batch.clear()
 
     def store_flushed(self, started: float) -> None:
         self.store_flush.observe(perf_counter() - started)

@@ -36,9 +36,24 @@ class BucketHistogram:
 
     def family(self, name: str, documentation: str) -> HistogramMetricFamily:
         """The Prometheus family: cumulative buckets, as the exposition format wants."""
+        return HistogramMetricFamily(name, documentation, buckets=self.buckets(),
+                                     sum_value=self.sum)
+
+    def buckets(self) -> list[tuple[str, float]]:
+        """Cumulative (le, count) pairs, +Inf last."""
         buckets: list[tuple[str, float]] = []
         running = 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             running += count
             buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
-        return HistogramMetricFamily(name, documentation, buckets=buckets, sum_value=self.sum)
+        return buckets
+
+
+def labelled_family(
+    name: str, documentation: str, label: str, histograms: dict[str, BucketHistogram]
+) -> HistogramMetricFamily:
+    """One histogram family with a series per label value (e.g. per MsgType)."""
+    family = HistogramMetricFamily(name, documentation, labels=[label])
+    for value, histogram in sorted(histograms.items()):
+        family.add_metric([value], histogram.buckets(), histogram.sum)
+    return family

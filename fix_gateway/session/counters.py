@@ -40,6 +40,11 @@ _REASON_KINDS: tuple[tuple[str, str], ...] = (
 )
 
 
+# What a MsgType outside the dictionary is counted as: the client chooses MsgType, so
+# counting each one apart would let it grow the counters and the metric labels.
+OTHER_MSG_TYPE = b"other"
+
+
 def reason_kind(text: str) -> str:
     """The bounded kind of a close or refusal text ("other" when not known)."""
     for prefix, kind in _REASON_KINDS:
@@ -61,7 +66,7 @@ class SessionCounters:
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.received: dict[bytes, int] = {}  # MsgType -> messages in
+        self.received: dict[bytes, int] = {}  # MsgType (known, or OTHER_MSG_TYPE) -> messages in
         self.sent: dict[bytes, int] = {}  # MsgType -> messages out (first sends)
         self.resent: dict[bytes, int] = {}  # MsgType -> messages out answering ResendRequests
         self.session_rejects: dict[int, int] = {}  # SessionRejectReason (373) -> Rejects sent

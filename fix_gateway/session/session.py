@@ -33,7 +33,7 @@ from fix_gateway.codec import (
 from fix_gateway.dictionary import Dictionary, Problem
 from fix_gateway.redaction import redacted
 from fix_gateway.session.config import SessionConfig
-from fix_gateway.session.counters import SessionCounters, bump, reason_kind
+from fix_gateway.session.counters import OTHER_MSG_TYPE, SessionCounters, bump, reason_kind
 from fix_gateway.session.resend import resend_stream
 from fix_gateway.session.throttle import Throttle
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
@@ -319,6 +319,8 @@ class Session:
     def _count_inbound(self, msg: Message, raw: bytes, now: float) -> None:
         received = self.counters.received
         msg_type = msg.values[2]  # msg.msg_type, without the property call
+        if msg_type not in self.dictionary.known_msg_types:
+            msg_type = OTHER_MSG_TYPE
         received[msg_type] = received.get(msg_type, 0) + 1
         if self.message_log is not None:
             self.message_log.inbound(now, raw)
