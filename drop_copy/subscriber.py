@@ -64,8 +64,10 @@ async def follow(
     topic: str | None = None,
     stop: asyncio.Event | None = None,
     tracker: GapTracker | None = None,
+    subscribed: asyncio.Event | None = None,
 ) -> GapTracker:
-    """Subscribe and hand records to `on_record` in order until `stop` is set."""
+    """Subscribe and hand records to `on_record` in order until `stop` is set;
+    `subscribed` is set once the broker has acknowledged the subscriptions."""
     prefix = settings.topic_prefix
     tracker = tracker or GapTracker(start)
     stop = stop or asyncio.Event()
@@ -78,6 +80,8 @@ async def follow(
                     as client:
                 for t in (copies, reply_to, status_topic(prefix)):
                     await client.subscribe(t, qos=1)
+                if subscribed is not None:
+                    subscribed.set()
                 await _consume(client, tracker, on_record, reply_to, stop, prefix)
         except aiomqtt.MqttError:
             with contextlib.suppress(TimeoutError):

@@ -174,9 +174,11 @@ async def test_replay_prints_and_publishes_from_a_sequence_number(
     received: list[DropCopyRecord] = []
     stop = asyncio.Event()
     settings = MqttSettings(enabled=True, host="127.0.0.1", port=broker.port)
+    subscribed = asyncio.Event()
     listener = asyncio.create_task(
-        follow(settings, received.append, start=head - 2, topic="fixgw/dropcopy/+/+", stop=stop))
-    await asyncio.sleep(0.5)
+        follow(settings, received.append, start=head - 2, topic="fixgw/dropcopy/+/+", stop=stop,
+               subscribed=subscribed))
+    await asyncio.wait_for(subscribed.wait(), 20)  # what is published next reaches it
     published = await asyncio.create_subprocess_exec(
         *cli, "--from", str(head - 2), "--publish", "--broker", f"127.0.0.1:{broker.port}",
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
