@@ -17,6 +17,7 @@ _REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("TestRequest not answered", "heartbeat_timeout"),
     ("MsgSeqNum too low", "seqnum_too_low"),
     ("MsgSeqNum(34) missing", "protocol_error"),
+    ("Received message without MsgSeqNum", "protocol_error"),
     ("Logon received while already logged on", "protocol_error"),
     ("Too many messages queued", "gap_too_large"),
     ("peer not reading", "slow_consumer"),

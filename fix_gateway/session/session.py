@@ -229,6 +229,9 @@ class Session:
             self._refuse(msg, "SendingTime accuracy problem", now)
             return
         heartbeat = int(msg.get(t.HEART_BT_INT) or b"0")
+        if heartbeat < 0:  # QuickFIX/J's answer, not a range the settings could widen
+            self._refuse(msg, "HeartBtInt must not be negative", now)
+            return
         if not cfg.heartbeat_min <= heartbeat <= cfg.heartbeat_max:
             self._refuse(msg, f"HeartBtInt {heartbeat} outside {cfg.heartbeat_min}.."
                               f"{cfg.heartbeat_max}", now)
@@ -319,6 +322,11 @@ class Session:
             if seq is not None:
                 self._advance(seq)
             self.logout("Incorrect BeginString", now)
+            return
+        if msg.get(t.MSG_SEQ_NUM) is None:
+            # Before validation: without a MsgSeqNum the sequence cannot be trusted past
+            # this message, so a Reject (which would need a RefSeqNum) is no answer.
+            self.logout(_NO_SEQ_NUM, now, close=True)
             return
         problem = self.dictionary.validate(msg, self.config.validation)
         if problem is not None:
@@ -665,7 +673,7 @@ class Session:
             (t.TEXT, text),
             (t.REF_MSG_TYPE, msg.msg_type),
         ]
-        ref_id = msg.get(t.CL_ORD_ID)
+        ref_id = msg.get(_REQUEST_ID_TAGS.get(msg.msg_type, t.CL_ORD_ID))
         if ref_id:
             body.append((t.BUSINESS_REJECT_REF_ID, ref_id))
         body.append((t.BUSINESS_REJECT_REASON, reason))
@@ -692,5 +700,27 @@ def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
 
 
 _BUSINESS_TAGS = (t.POSS_RESEND, t.CL_ORD_ID)
+_NO_SEQ_NUM = "Received message without MsgSeqNum(34)"
+# BusinessRejectRefID(379): the request's own ID field; ClOrdID for the rest.
+_REQUEST_ID_TAGS: dict[bytes, int] = {
+    b"e": 324,  # SecurityStatusRequest: SecurityStatusReqID
+    b"V": 262,  # MarketDataRequest: MDReqID
+    b"R": 131,  # QuoteRequest: QuoteReqID
+    b"S": 117,  # Quote: QuoteID
+    b"Z": 117,  # QuoteCancel: QuoteID
+    b"a": 649,  # QuoteStatusRequest: QuoteStatusReqID
+    b"c": 320,  # SecurityDefinitionRequest: SecurityReqID
+    b"v": 320,  # SecurityTypeRequest: SecurityReqID
+    b"x": 320,  # SecurityListRequest: SecurityReqID
+    b"z": 320,  # DerivativeSecurityListRequest: SecurityReqID
+    b"g": 335,  # TradingSessionStatusRequest: TradSesReqID
+    b"AD": 568,  # TradeCaptureReportRequest: TradeRequestID
+    b"AE": 571,  # TradeCaptureReport: TradeReportID
+    b"AF": 584,  # OrderMassStatusRequest: MassStatusReqID
+    b"AN": 710,  # RequestForPositions: PosReqID
+    b"AL": 710,  # PositionMaintenanceRequest: PosReqID
+    b"BB": 909,  # CollateralInquiry: CollInquiryID
+    b"BE": 923,  # UserRequest: UserRequestID
+}
 _VERIFIED_TAGS = (t.SENDING_TIME, t.SENDER_COMP_ID, t.TARGET_COMP_ID, t.POSS_DUP_FLAG)
 _SENDING_TIME_PROBLEM = Problem(dd.SENDING_TIME_ACCURACY, None, "SendingTime accuracy problem")
