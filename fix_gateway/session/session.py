@@ -567,6 +567,8 @@ class Session:
                 self._close("Timed out waiting for Logout")
             return
         interval = self.heartbeat_interval
+        if interval == 0:  # HeartBtInt=0: the peer asked for no heartbeats and no timeout
+            return
         silence = now - self.last_received
         limit = interval * self.config.test_request_factor
         if self._test_request_id is not None and silence >= 2 * limit:
