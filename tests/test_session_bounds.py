@@ -25,3 +25,30 @@ def test_heartbtint_zero_means_no_heartbeats_no_testrequests_no_timeout() -> Non
         assert peer.advance(60.0) == []
     assert peer.closed is None
     assert [m.get(112) for m in peer.send("1", (112, "still-there"))] == [b"still-there"]
+
+
+def test_reports_queued_after_a_cut_are_not_sent_ahead_of_the_next_logon_reply() -> None:
+    """A report made between an abort and the close stays stored, is not written on
+    the next connection before the Logon reply, and is delivered by resend, PossDup."""
+    peer = SansIOPeer()
+    peer.log_on()
+    session = peer.session
+    stale = session.send(b"8", [(58, "made after the cut")], peer.now)  # seq 2, never written
+    peer.disconnect()
+    again = reconnect(session, peer.next_seq, peer.now + 1)
+    replies = again.log_on()
+    assert types(replies) == [b"A"] and replies[0].get(34) == b"3"
+    resent = again.send("2", (7, 2), (16, 0))
+    assert [(m.msg_type, m.get(34), m.get(43), m.get(58)) for m in resent] == [
+        (b"8", b"2", b"Y", b"made after the cut"), (b"4", b"3", b"Y", None)]
+    assert list(session.store.get_range(2, 2)) == [(2, stale)]
+
+
+def test_logon_reply_comes_first_even_if_something_was_left_queued() -> None:
+    peer = SansIOPeer()
+    session = peer.session
+    peer.log_on()
+    peer.disconnect()
+    session.outbox.append(peer.build("0", seq=99))  # a frame a shell failed to take
+    replies = reconnect(session, peer.next_seq, peer.now + 1).log_on()
+    assert types(replies) == [b"A"]

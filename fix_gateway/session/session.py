@@ -208,6 +208,9 @@ class Session:
         QuickFIX does, and as the FIX acceptance scripts expect).
         """
         self.close_reason = None
+        # A new connection starts with the Logon reply; what is owed is stored and
+        # goes out by resend, PossDup, when the peer asks.
+        self.outbox = []
         self.state = State.LOGGED_ON  # provisional: refusals below move it on
         self._count_inbound(msg, now)
         self.last_received = now
@@ -272,6 +275,7 @@ class Session:
         self._resend_until = None
         self._resend = None  # the peer asks again when it is back
         self._held = []  # stored: resent on request
+        self.outbox = []  # made after the cut (stored too): not for the next connection
         self._test_request_id = None
         bump(self.counters.disconnects, reason_kind(reason))
         self.on_event("disconnect", self, {"reason": reason})
