@@ -52,3 +52,44 @@ def test_logon_reply_comes_first_even_if_something_was_left_queued() -> None:
     session.outbox.append(peer.build("0", seq=99))  # a frame a shell failed to take
     replies = reconnect(session, peer.next_seq, peer.now + 1).log_on()
     assert types(replies) == [b"A"]
+
+
+def test_gap_queue_is_bounded_in_bytes_logout_then_recovery_by_resend_on_reconnect() -> None:
+    peer = SansIOPeer(max_queued_bytes=4096)
+    peer.log_on()
+    assert types(peer.send("0", seq=5)) == [b"2"]  # gap 2..4: asks, queues from here
+    peer.next_seq = 6
+    filler = "x" * 1000
+    replies: list = []  # type: ignore[type-arg]
+    for _ in range(4):  # ~1,100 bytes each: the fourth passes 4,096
+        assert peer.closed is None
+        replies = peer.send("1", (112, filler))
+    assert types(replies) == [b"5"]
+    assert replies[0].get(58) == b"Too many messages queued while waiting for a gap fill" \
+        b" (more than 4096 bytes); log on again and resend"
+    assert peer.closed is not None
+    peer.disconnect()
+    # The client logs on again; the gateway asks for the gap once more.
+    again = reconnect(peer.session, peer.next_seq, peer.now + 1)
+    replies = again.log_on()
+    assert types(replies) == [b"A", b"2"] and replies[1].get(7) == b"2"
+
+
+def test_gap_queue_under_the_byte_bound_is_released_in_order() -> None:
+    peer = SansIOPeer(max_queued_bytes=4096)
+    peer.log_on()
+    peer.send("1", (112, "Q1" * 500), seq=3)
+    peer.send("1", (112, "Q2" * 500), seq=4)
+    replies = peer.send("0", seq=2)
+    assert [m.get(112)[:2] for m in replies] == [b"Q1", b"Q2"]  # type: ignore[index]
+    assert peer.session._queued_bytes == 0
+
+
+def test_max_queued_bytes_setting_reaches_the_session() -> None:
+    from fix_gateway.config import SessionSettings
+
+    default = SessionSettings.model_validate({"SenderCompID": "A", "TargetCompID": "B"})
+    assert default.to_config().max_queued_bytes == 8 * 1024 * 1024
+    small = SessionSettings.model_validate({"SenderCompID": "A", "TargetCompID": "B",
+                                            "MaxQueuedBytes": 65536})
+    assert small.to_config().max_queued_bytes == 65536

@@ -128,6 +128,7 @@ class Session:
         self._resend: Iterator[bytes] | None = None
         self._held: list[tuple[int, bytes]] = []
         self._queue: dict[int, Message] = {}
+        self._queued_bytes = 0  # of the messages in _queue, bounded by max_queued_bytes
         self._seen_ids: set[int] = set()  # hash((MsgType, ClOrdID)) of recent messages
         self._seen_order: deque[int] = deque()  # oldest first, for eviction
         self._explain_refusal = True
@@ -271,7 +272,7 @@ class Session:
         if self.state is State.DISCONNECTED:
             return
         self.state = State.DISCONNECTED
-        self._queue.clear()
+        self._clear_queue()
         self._resend_until = None
         self._resend = None  # the peer asks again when it is back
         self._held = []  # stored: resent on request
@@ -402,10 +403,16 @@ class Session:
             self.store.set_next_target_seq(seq + 1)
 
     def _target_too_high(self, msg: Message, seq: int, now: float) -> None:
-        if len(self._queue) >= _MAX_QUEUED:
-            self.logout("Too many messages queued while waiting for a gap fill", now, close=True)
+        limit = self.config.max_queued_bytes
+        if len(self._queue) >= _MAX_QUEUED or self._queued_bytes + len(msg.raw) > limit:
+            # Stored inbound already; the peer sends it again when it logs on and is
+            # asked for the gap, so nothing is lost but this connection.
+            self.logout("Too many messages queued while waiting for a gap fill (more than"
+                        f" {limit} bytes); log on again and resend", now, close=True)
             return
+        self._unqueue(seq)  # the same seqnum again replaces the one held
         self._queue[seq] = msg
+        self._queued_bytes += len(msg.raw)
         if self._resend_until is not None and seq >= self.store.next_target_seq:
             return  # already asked; what we asked for will fill this too
         expected = self.store.next_target_seq
@@ -418,14 +425,24 @@ class Session:
         while queue and self.close_reason is None and self.state is not State.DISCONNECTED:
             expected = self.store.next_target_seq
             for stale in [s for s in queue if s < expected]:
-                del queue[stale]
-            msg = queue.pop(expected, None)
+                self._unqueue(stale)
+            msg = self._unqueue(expected)
             if msg is None:
                 return
             if msg.msg_type in (t.LOGON, t.RESEND_REQUEST):
                 self._advance(expected)  # acted on when it arrived
             else:
                 self._next(msg, now)
+
+    def _unqueue(self, seq: int) -> Message | None:
+        msg = self._queue.pop(seq, None)
+        if msg is not None:
+            self._queued_bytes -= len(msg.raw)
+        return msg
+
+    def _clear_queue(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
 
     # --- handlers, one per session MsgType ------------------------------------------
 
@@ -450,7 +467,7 @@ class Session:
         if msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y" and self.state is State.LOGGED_ON:
             self._reset_store(now)
             self.on_event("reset", self, {"requested": True, "in_session": True})
-            self._queue.clear()
+            self._clear_queue()
             self._resend_until = None
             self._answer_logon(msg, self.heartbeat_interval, True, now)
             self._advance(seq)
