@@ -93,3 +93,31 @@ def test_max_queued_bytes_setting_reaches_the_session() -> None:
     small = SessionSettings.model_validate({"SenderCompID": "A", "TargetCompID": "B",
                                             "MaxQueuedBytes": 65536})
     assert small.to_config().max_queued_bytes == 65536
+
+
+def stored_reports(peer: SansIOPeer, count: int) -> None:
+    """`count` ExecutionReports in the session's store, made while it was offline."""
+    for i in range(count):
+        peer.session.send(b"8", [(17, f"E{i}"), (58, "r" * 100)], peer.now)
+
+
+def test_resend_requests_are_counted_once_each_and_chunks_separately() -> None:
+    from types import SimpleNamespace
+
+    from fix_gateway.metrics.collector import GatewayCollector
+    from tests.fix_peer import DICTIONARY
+
+    peer = SansIOPeer()
+    stored_reports(peer, 2500)
+    peer.log_on()
+    peer.send("2", (7, 1), (16, 0))
+    while peer.session.continue_resend(peer.now):
+        pass
+    counters = peer.session.counters
+    assert counters.resend_requests_served == 1
+    assert counters.resend_chunks_sent == 3  # 1,000 messages a chunk
+    collector = GatewayCollector(SimpleNamespace(sessions=[peer.session],  # type: ignore[arg-type]
+                                                 dictionary=DICTIONARY), None)  # type: ignore[arg-type]
+    found = {m.name: m.samples[0].value for m in collector._session_families()
+             if m.name.startswith("fixgw_resend")}
+    assert found == {"fixgw_resend_requests_served": 1, "fixgw_resend_chunks_sent": 3}

@@ -58,7 +58,7 @@ class SessionCounters:
 
     __slots__ = (
         "business_rejects", "disconnects", "logon_refusals", "logons", "logouts", "received",
-        "resend_requests_served", "resent", "sent", "session_rejects",
+        "resend_chunks_sent", "resend_requests_served", "resent", "sent", "session_rejects",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -67,7 +67,8 @@ class SessionCounters:
         self.resent: dict[bytes, int] = {}  # MsgType -> messages out answering ResendRequests
         self.session_rejects: dict[int, int] = {}  # SessionRejectReason (373) -> Rejects sent
         self.business_rejects: dict[int, int] = {}  # BusinessRejectReason (380) -> 35=j sent
-        self.resend_requests_served = 0
+        self.resend_requests_served = 0  # ResendRequests answered (not rejected)
+        self.resend_chunks_sent = 0  # the parts they were answered in, one per loop turn
         self.logons = 0
         self.logon_refusals: dict[str, int] = {}  # reason kind -> refused Logons
         self.logouts: dict[str, int] = {}  # initiated_by ("peer" / "gateway") -> Logouts

@@ -183,7 +183,8 @@ class Session:
                 more = True
                 break
         self.outbox.extend(chunk)
-        self._count_resent(chunk)
+        if chunk:
+            self._count_resent(chunk)
         self.last_sent = now
         if not more:
             self._drop_resend()
@@ -509,6 +510,7 @@ class Session:
         else:
             end = last_sent if end == 0 or end > last_sent else end
             self.on_event("resend_served", self, {"begin": begin, "end": end})
+            self.counters.resend_requests_served += 1
             if self._resend is not None:
                 # A new request replaces the one in progress; the held messages it
                 # covers go out as its PossDup copies, not a second time.
@@ -524,7 +526,7 @@ class Session:
 
     def _count_resent(self, stream: list[bytes]) -> None:
         counters = self.counters
-        counters.resend_requests_served += 1
+        counters.resend_chunks_sent += 1
         resent = counters.resent
         for raw in stream:
             start = raw.index(b"\x0135=") + 4
