@@ -511,13 +511,18 @@ class Session:
             end = last_sent if end == 0 or end > last_sent else end
             self.on_event("resend_served", self, {"begin": begin, "end": end})
             self.counters.resend_requests_served += 1
-            if self._resend is not None:
+            in_progress = self._resend is not None
+            if in_progress:
                 # A new request replaces the one in progress; the held messages it
                 # covers go out as its PossDup copies, not a second time.
                 self._held = [(s, raw) for s, raw in self._held if s > end]
             self._resend = resend_stream(self.store, begin, end, format_timestamp(now),
                                          self._ids, self._begin)
-            self.continue_resend(now)
+            if not in_progress:
+                # The first chunk now; the rest (and all of a replacing request) one
+                # chunk per shell turn: a flood of requests costs one resend, not one
+                # chunk each.
+                self.continue_resend(now)
         expected = self.store.next_target_seq
         if seq > expected:
             self._target_too_high(msg, seq, now)
