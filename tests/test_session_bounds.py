@@ -76,10 +76,10 @@ def test_gap_queue_is_bounded_in_bytes_logout_then_recovery_by_resend_on_reconne
 
 
 def test_gap_queue_under_the_byte_bound_is_released_in_order() -> None:
-    peer = SansIOPeer(max_queued_bytes=4096)
+    peer = SansIOPeer(max_queued_bytes=1024)
     peer.log_on()
-    peer.send("1", (112, "Q1" * 500), seq=3)
-    peer.send("1", (112, "Q2" * 500), seq=4)
+    peer.send("1", (112, "Q1" * 50), seq=3)
+    peer.send("1", (112, "Q2" * 50), seq=4)
     replies = peer.send("0", seq=2)
     assert [m.get(112)[:2] for m in replies] == [b"Q1", b"Q2"]  # type: ignore[index]
     assert peer.session._queued_bytes == 0
@@ -121,3 +121,50 @@ def test_resend_requests_are_counted_once_each_and_chunks_separately() -> None:
     found = {m.name: m.samples[0].value for m in collector._session_families()
              if m.name.startswith("fixgw_resend")}
     assert found == {"fixgw_resend_requests_served": 1, "fixgw_resend_chunks_sent": 3}
+
+
+def test_a_long_testreqid_is_rejected_373_5_and_not_echoed() -> None:
+    peer = SansIOPeer()
+    peer.log_on()
+    [beat] = peer.send("1", (112, "k" * 128))
+    assert (beat.msg_type, beat.get(112)) == (b"0", b"k" * 128)
+    [reject] = peer.send("1", (112, "k" * 129))
+    assert (reject.msg_type, reject.get(373), reject.get(371), reject.get(45)) == (
+        b"3", b"5", b"112", b"3")
+    assert reject.get(58) == b"TestReqID longer than 128 bytes"
+    assert peer.closed is None and peer.store.next_target_seq == 4
+
+
+def test_session_messages_count_against_the_throttle() -> None:
+    peer = SansIOPeer(throttle_messages=3, throttle_interval=1.0)
+    peer.log_on()
+    replies = [peer.send("1", (112, f"T{i}")) for i in range(3)]
+    assert [types(r) for r in replies] == [[b"0"]] * 3
+    # Over the limit: a TestRequest or ResendRequest gets Reject 373=99, a Heartbeat or a
+    # Reject nothing (there is nothing to answer); each still uses its MsgSeqNum.
+    for msg_type, body in (("1", [(112, "T4")]), ("2", [(7, 1), (16, 0)])):
+        [reject] = peer.send(msg_type, *body)  # type: ignore[arg-type]
+        assert (reject.msg_type, reject.get(373), reject.get(372)) == (
+            b"3", b"99", msg_type.encode())
+        assert reject.get(58) == b"throttle exceeded: max 3 messages per 1 s"
+    assert peer.send("0") == []
+    assert peer.send("3", (45, 2), (373, 99)) == []
+    # Application messages share the window.
+    [bmr] = peer.send("D", (11, "C1"), (55, "ACME"), (54, "1"), (60, "20270115-10:00:00"),
+                      (38, 10), (40, "2"), (44, "10"))
+    assert (bmr.msg_type, bmr.get(380)) == (b"j", b"8")
+    assert peer.session.throttle is not None and peer.session.throttle.rejected == 5
+    assert peer.store.next_target_seq == 10 and peer.closed is None
+    peer.now += 1.0  # the window moved on
+    assert [m.get(112) for m in peer.send("1", (112, "T5"))] == [b"T5"]
+
+
+def test_session_messages_past_the_throttle_log_out_with_throttle_action_logout() -> None:
+    peer = SansIOPeer(throttle_messages=2, throttle_action="logout")
+    peer.log_on()
+    peer.send("0")
+    peer.send("0")
+    [logout] = peer.send("1", (112, "one too many"))
+    assert (logout.msg_type, logout.get(58)) == (
+        b"5", b"throttle exceeded: max 2 messages per 1 s")
+    assert peer.closed is not None

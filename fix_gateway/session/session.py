@@ -54,6 +54,8 @@ MAX_SEQ_NUM = 2**31 - 1
 # reports is served at its own pace, and is not mistaken for a slow consumer.
 RESEND_CHUNK = 1000
 RESEND_CHUNK_BYTES = 256 * 1024
+# Longest TestReqID echoed in a Heartbeat; a longer one gets Reject 373=5.
+MAX_TEST_REQ_ID = 128
 
 
 class State(Enum):
@@ -447,21 +449,41 @@ class Session:
 
     # --- handlers, one per session MsgType ------------------------------------------
 
+    def _admitted(self, msg: Message, seq: int, now: float) -> bool:
+        """A session message counts against the throttle as an application message
+        does; over it, what asks for an answer gets Reject 373=99 instead."""
+        throttle = self.throttle
+        if throttle is None or throttle.admit(now):
+            return True
+        if not throttle.refused(self, now) and msg.msg_type in _ANSWERED_WHEN_THROTTLED:
+            self._reject(msg, seq, Problem(_OTHER, None, throttle.text), now)
+        return False
+
     def _on_heartbeat(self, msg: Message, seq: int, now: float) -> None:
         if self._verify(msg, seq, now):
             self._advance(seq)
+            self._admitted(msg, seq, now)  # nothing to act on, but it counts
 
     def _on_test_request(self, msg: Message, seq: int, now: float) -> None:
-        if self._verify(msg, seq, now):
-            self.send(t.HEARTBEAT, [(t.TEST_REQ_ID, msg.get(t.TEST_REQ_ID) or b"")], now,
-                      reply_to=msg)
-            self._advance(seq)
+        if not self._verify(msg, seq, now):
+            return
+        self._advance(seq)
+        if not self._admitted(msg, seq, now):
+            return
+        test_req_id = msg.get(t.TEST_REQ_ID) or b""
+        if len(test_req_id) > MAX_TEST_REQ_ID:
+            # Echoed, it would be stored and logged twice more: what one peer may make
+            # the gateway write stays bounded.
+            self._reject(msg, seq, _LONG_TEST_REQ_ID, now)
+            return
+        self.send(t.HEARTBEAT, [(t.TEST_REQ_ID, test_req_id)], now, reply_to=msg)
 
     def _on_reject(self, msg: Message, seq: int, now: float) -> None:
         if self._verify(msg, seq, now):
-            self.on_event("reject_received", self, {"ref_seq": msg.get(t.REF_SEQ_NUM),
-                                                    "text": msg.get(t.TEXT)})
             self._advance(seq)
+            if self._admitted(msg, seq, now):
+                self.on_event("reject_received", self, {"ref_seq": msg.get(t.REF_SEQ_NUM),
+                                                        "text": msg.get(t.TEXT)})
 
     def _on_logon_while_logged_on(self, msg: Message, seq: int, now: float) -> None:
         """A Logon on a live session: a sequence reset if 141=Y, else a protocol error."""
@@ -500,7 +522,9 @@ class Session:
         begin = int(msg.get(t.BEGIN_SEQ_NO) or b"0")
         end = int(msg.get(t.END_SEQ_NO) or b"0")
         last_sent = self.store.next_sender_seq - 1
-        if begin < 1 or (end and end < begin):
+        if not self._admitted(msg, seq, now):
+            pass  # answered (Reject 373=99) or logged out; its seqnum still counts below
+        elif begin < 1 or (end and end < begin):
             self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.END_SEQ_NO,
                                            "Value is incorrect (out of range) for this tag"), now)
         elif begin > last_sent:
@@ -731,6 +755,10 @@ def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
 
 _BUSINESS_TAGS = (t.POSS_RESEND, t.CL_ORD_ID)
 _NO_SEQ_NUM = "Received message without MsgSeqNum(34)"
+_OTHER = 99  # SessionRejectReason(373) Other: the throttle's answer to a session message
+_ANSWERED_WHEN_THROTTLED = (t.TEST_REQUEST, t.RESEND_REQUEST)
+_LONG_TEST_REQ_ID = Problem(dd.VALUE_OUT_OF_RANGE, t.TEST_REQ_ID,
+                            f"TestReqID longer than {MAX_TEST_REQ_ID} bytes")
 # BusinessRejectRefID(379): the request's own ID field; ClOrdID for the rest.
 _REQUEST_ID_TAGS: dict[bytes, int] = {
     b"e": 324,  # SecurityStatusRequest: SecurityStatusReqID
