@@ -1,8 +1,10 @@
-"""ResendRequest abuse over a real socket (in-process gateway, real files): many
-ResendRequests in one write cost one resend, served a chunk per loop turn."""
+"""Resends over a real socket (in-process gateway, real files): many ResendRequests
+in one write cost one resend, served a chunk per loop turn; what was made after a
+connection was cut goes out by resend on the next one, never ahead of its Logon."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -59,5 +61,37 @@ async def test_a_hundred_resend_requests_in_one_write_are_one_bounded_resend(
         assert not proto.closing
         assert session.counters.resend_requests_served == REQUESTS
         await peer.close()
+    finally:
+        await gw.stop(drain_timeout=0.2)
+
+
+async def test_a_report_made_after_a_cut_comes_by_resend_after_the_next_logon(
+    tmp_path: Path,
+) -> None:
+    gw = Gateway(make_settings(tmp_path))
+    await gw.start()
+    try:
+        peer = await TcpPeer.connect(gw.port)
+        await peer.write(peer.logon(30, now=time.time()))
+        assert (await peer.receive()).get(34) == b"1"
+        proto = next(iter(gw.connections))
+        session = proto.session
+        assert session is not None
+        proto.abort()  # as for a slow consumer: connection_lost comes a loop turn later
+        session.send(b"8", [(17, "E-after-cut")], time.time())  # seq 2
+        await peer.closed_by_peer()
+        while gw.connections:
+            await asyncio.sleep(0.01)
+
+        again = await TcpPeer.connect(gw.port)
+        again.next_seq = peer.next_seq
+        await again.write(again.logon(30, now=time.time()))
+        logon = await again.receive()
+        assert (logon.msg_type, logon.get(34)) == (b"A", b"3"), logon
+        await again.send("2", (7, 2), (16, 0))
+        report, gap_fill = await again.receive(), await again.receive()
+        assert (report.get(34), report.get(43), report.get(17)) == (b"2", b"Y", b"E-after-cut")
+        assert (gap_fill.msg_type, gap_fill.get(36)) == (b"4", b"4")
+        await again.close()
     finally:
         await gw.stop(drain_timeout=0.2)
