@@ -308,6 +308,12 @@ class SessionSettings(_Strict):
     throttle_action: Literal["reject", "logout"] = Field("reject", alias="ThrottleAction")
     throttle_logout_multiple: float = Field(0.0, alias="ThrottleLogoutMultiple", ge=0)
     max_open_orders: int | None = Field(None, alias="MaxOpenOrders", ge=0)
+    max_queued_bytes: int = Field(
+        8 * 1024 * 1024, alias="MaxQueuedBytes", ge=1024,
+        description="bytes of messages received past a sequence gap, held until the gap is"
+        " filled; past it the session is logged out (Text says why) and the client resends"
+        " after logging on again",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_bounds(self) -> SessionSettings:
@@ -366,6 +372,7 @@ class SessionSettings(_Strict):
             throttle_action=self.throttle_action,
             throttle_logout_multiple=self.throttle_logout_multiple,
             max_open_orders=self.max_open_orders,
+            max_queued_bytes=self.max_queued_bytes,
         )
 
 

@@ -67,15 +67,14 @@ def test_excess_application_messages_get_business_reject_380_8() -> None:
     assert reject[35] == "j"
     assert (reject[380], reject[372], reject[379], reject[45]) == ("8", "D", "C", "4")
     assert reject[58] == "throttle exceeded: max 2 messages per 1 s"
-    # Session messages are never throttled.
-    for i in range(10):
-        [beat] = [fields(m) for m in peer.send("1", (112, f"T{i}"))]
-        assert (beat[35], beat[112]) == ("0", f"T{i}")
+    # Session messages count against the same limit: a TestRequest gets Reject 373=99.
+    [refused] = [fields(m) for m in peer.send("1", (112, "T"))]
+    assert (refused[35], refused[373], refused[372]) == ("3", "99", "1")
     assert peer.closed is None and peer.session.throttle is not None
-    assert peer.session.throttle.rejected == 1
+    assert peer.session.throttle.rejected == 2
     peer.now += 1.0  # the window moved on
     assert [f[380] for f in new_order(peer, "D")] == ["3"]
-    assert peer.store.next_target_seq == 16  # every message used its sequence number
+    assert peer.store.next_target_seq == 7  # every message used its sequence number
 
 
 def test_throttle_action_logout_ends_the_session_at_the_first_excess() -> None:
@@ -136,7 +135,10 @@ async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(
     for f in answers[5:]:
         assert (f[380], f[372], f[58]) == ("8", "D", "throttle exceeded: max 5 messages per 60 s")
     assert [f[45] for f in answers[5:]] == ["7", "8", "9"]  # Logon was 1, orders 2..9
-    await client.alive()  # heartbeats and test requests pass
+    # A TestRequest counts too: Reject 373=99, and the session goes on.
+    await client.send("1", (112, "T1"))
+    refused = await client.next("3")
+    assert (refused[45], refused[372], refused[373]) == ("10", "1", "99")
     # Throttled orders never reached the engine.
     assert [o.cl_ord_id for o in gateway.order_entry.engine.open_orders("FIXGW-CLIENT1")] == \
         [f"O{i}" for i in range(5)]  # type: ignore[union-attr]

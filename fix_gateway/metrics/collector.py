@@ -110,6 +110,10 @@ class GatewayCollector(Collector):
         resends = CounterMetricFamily(
             "fixgw_resend_requests_served_total", "ResendRequests answered",
             labels=["session"])
+        chunks = CounterMetricFamily(
+            "fixgw_resend_chunks_sent_total",
+            "Chunks the answers to ResendRequests were sent in (1,000 messages or 256 KiB"
+            " at most each)", labels=["session"])
         total_connected = 0
         for session in self.gateway.sessions:
             name = session.config.name
@@ -130,10 +134,11 @@ class GatewayCollector(Collector):
             total_connected += session.connected
             logons.add_metric([name], c.logons)
             resends.add_metric([name], c.resend_requests_served)
+            chunks.add_metric([name], c.resend_chunks_sent)
         yield from (received, sent, resent, session_rejects, business_rejects, connected)
         yield GaugeMetricFamily("fixgw_sessions_connected", "Sessions logged on now",
                                 value=total_connected)
-        yield from (logons, refusals, logouts, disconnects, resends)
+        yield from (logons, refusals, logouts, disconnects, resends, chunks)
 
     def _by_known_msg_type(self, counts: dict[bytes, int]) -> dict[bytes, int]:
         """`counts` with every MsgType outside the dictionary folded into "other", so

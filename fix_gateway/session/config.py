@@ -34,6 +34,8 @@ class SessionConfig:
     # Inbound silence beyond HeartBtInt * this factor triggers a TestRequest;
     # twice that silence without an answer ends the session.
     test_request_factor: float = 1.2
+    # Bytes of out-of-sequence messages held while a gap is filled; past it: Logout.
+    max_queued_bytes: int = 8 * 1024 * 1024
     # Security (see fix_gateway/auth.py and fix_gateway/session/throttle.py).
     password_hash: str | None = None  # scrypt$n$r$p$salt$hash, checked instead of `password`
     allowed_addresses: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()

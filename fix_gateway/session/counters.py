@@ -17,6 +17,7 @@ _REASON_KINDS: tuple[tuple[str, str], ...] = (
     ("TestRequest not answered", "heartbeat_timeout"),
     ("MsgSeqNum too low", "seqnum_too_low"),
     ("MsgSeqNum(34) missing", "protocol_error"),
+    ("Received message without MsgSeqNum", "protocol_error"),
     ("Logon received while already logged on", "protocol_error"),
     ("Too many messages queued", "gap_too_large"),
     ("peer not reading", "slow_consumer"),
@@ -62,7 +63,7 @@ class SessionCounters:
 
     __slots__ = (
         "business_rejects", "disconnects", "logon_refusals", "logons", "logouts", "received",
-        "resend_requests_served", "resent", "sent", "session_rejects",
+        "resend_chunks_sent", "resend_requests_served", "resent", "sent", "session_rejects",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -71,7 +72,8 @@ class SessionCounters:
         self.resent: dict[bytes, int] = {}  # MsgType -> messages out answering ResendRequests
         self.session_rejects: dict[int, int] = {}  # SessionRejectReason (373) -> Rejects sent
         self.business_rejects: dict[int, int] = {}  # BusinessRejectReason (380) -> 35=j sent
-        self.resend_requests_served = 0
+        self.resend_requests_served = 0  # ResendRequests answered (not rejected)
+        self.resend_chunks_sent = 0  # the parts they were answered in, one per loop turn
         self.logons = 0
         self.logon_refusals: dict[str, int] = {}  # reason kind -> refused Logons
         self.logouts: dict[str, int] = {}  # initiated_by ("peer" / "gateway") -> Logouts

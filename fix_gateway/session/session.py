@@ -63,6 +63,8 @@ MAX_SEQ_NUM = 2**31 - 1
 # reports is served at its own pace, and is not mistaken for a slow consumer.
 RESEND_CHUNK = 1000
 RESEND_CHUNK_BYTES = 256 * 1024
+# Longest TestReqID echoed in a Heartbeat; a longer one gets Reject 373=5.
+MAX_TEST_REQ_ID = 128
 
 
 class State(Enum):
@@ -137,6 +139,7 @@ class Session:
         self._resend: Iterator[bytes] | None = None
         self._held: list[tuple[int, bytes]] = []
         self._queue: dict[int, Message] = {}
+        self._queued_bytes = 0  # of the messages in _queue, bounded by max_queued_bytes
         self._seen_ids: set[int] = set()  # hash((MsgType, ClOrdID)) of recent messages
         self._seen_order: deque[int] = deque()  # oldest first, for eviction
         self._explain_refusal = True
@@ -191,7 +194,8 @@ class Session:
                 more = True
                 break
         self.outbox.extend(chunk)
-        self._count_resent(chunk)
+        if chunk:
+            self._count_resent(chunk)
         self.last_sent = now
         if not more:
             self._drop_resend()
@@ -217,6 +221,9 @@ class Session:
         QuickFIX does, and as the FIX acceptance scripts expect).
         """
         self.close_reason = None
+        # A new connection starts with the Logon reply; what is owed is stored and
+        # goes out by resend, PossDup, when the peer asks.
+        self.outbox = []
         self.state = State.LOGGED_ON  # provisional: refusals below move it on
         raw = redacted(msg)  # what is written down: no password
         self._count_inbound(msg, raw, now)
@@ -239,6 +246,9 @@ class Session:
             self._refuse(msg, "SendingTime accuracy problem", now)
             return
         heartbeat = parse_int(msg.get(t.HEART_BT_INT)) or 0
+        if heartbeat < 0:  # QuickFIX/J's answer, not a range the settings could widen
+            self._refuse(msg, "HeartBtInt must not be negative", now)
+            return
         if not cfg.heartbeat_min <= heartbeat <= cfg.heartbeat_max:
             self._refuse(msg, f"HeartBtInt {heartbeat} outside {cfg.heartbeat_min}.."
                               f"{cfg.heartbeat_max}", now)
@@ -275,10 +285,11 @@ class Session:
         if self.state is State.DISCONNECTED:
             return
         self.state = State.DISCONNECTED
-        self._queue.clear()
+        self._clear_queue()
         self._resend_until = None
         self._resend = None  # the peer asks again when it is back
         self._held = []  # stored: resent on request
+        self.outbox = []  # made after the cut (stored too): not for the next connection
         self._test_request_id = None
         bump(self.counters.disconnects, reason_kind(reason))
         self.on_event("disconnect", self, {"reason": reason})
@@ -332,6 +343,11 @@ class Session:
             if seq is not None:
                 self._advance(seq)
             self.logout("Incorrect BeginString", now)
+            return
+        if msg.get(t.MSG_SEQ_NUM) is None:
+            # Before validation: without a MsgSeqNum the sequence cannot be trusted past
+            # this message, so a Reject (which would need a RefSeqNum) is no answer.
+            self.logout(_NO_SEQ_NUM, now, close=True)
             return
         problem = self.dictionary.validate(msg, self.config.validation)
         if problem is not None:
@@ -403,10 +419,16 @@ class Session:
             self.store.set_next_target_seq(seq + 1)
 
     def _target_too_high(self, msg: Message, seq: int, now: float) -> None:
-        if len(self._queue) >= _MAX_QUEUED:
-            self.logout("Too many messages queued while waiting for a gap fill", now, close=True)
+        limit = self.config.max_queued_bytes
+        if len(self._queue) >= _MAX_QUEUED or self._queued_bytes + len(msg.raw) > limit:
+            # Stored inbound already; the peer sends it again when it logs on and is
+            # asked for the gap, so nothing is lost but this connection.
+            self.logout("Too many messages queued while waiting for a gap fill (more than"
+                        f" {limit} bytes); log on again and resend", now, close=True)
             return
+        self._unqueue(seq)  # the same seqnum again replaces the one held
         self._queue[seq] = msg
+        self._queued_bytes += len(msg.raw)
         if self._resend_until is not None and seq >= self.store.next_target_seq:
             return  # already asked; what we asked for will fill this too
         expected = self.store.next_target_seq
@@ -419,8 +441,8 @@ class Session:
         while queue and self.close_reason is None and self.state is not State.DISCONNECTED:
             expected = self.store.next_target_seq
             for stale in [s for s in queue if s < expected]:
-                del queue[stale]
-            msg = queue.pop(expected, None)
+                self._unqueue(stale)
+            msg = self._unqueue(expected)
             if msg is None:
                 return
             if msg.msg_type in (t.LOGON, t.RESEND_REQUEST):
@@ -428,30 +450,60 @@ class Session:
             else:
                 self._next(msg, now)
 
+    def _unqueue(self, seq: int) -> Message | None:
+        msg = self._queue.pop(seq, None)
+        if msg is not None:
+            self._queued_bytes -= len(msg.raw)
+        return msg
+
+    def _clear_queue(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+
     # --- handlers, one per session MsgType ------------------------------------------
+
+    def _admitted(self, msg: Message, seq: int, now: float) -> bool:
+        """A session message counts against the throttle as an application message
+        does; over it, what asks for an answer gets Reject 373=99 instead."""
+        throttle = self.throttle
+        if throttle is None or throttle.admit(now):
+            return True
+        if not throttle.refused(self, now) and msg.msg_type in _ANSWERED_WHEN_THROTTLED:
+            self._reject(msg, seq, Problem(_OTHER, None, throttle.text), now)
+        return False
 
     def _on_heartbeat(self, msg: Message, seq: int, now: float) -> None:
         if self._verify(msg, seq, now):
             self._advance(seq)
+            self._admitted(msg, seq, now)  # nothing to act on, but it counts
 
     def _on_test_request(self, msg: Message, seq: int, now: float) -> None:
-        if self._verify(msg, seq, now):
-            self.send(t.HEARTBEAT, [(t.TEST_REQ_ID, msg.get(t.TEST_REQ_ID) or b"")], now,
-                      reply_to=msg)
-            self._advance(seq)
+        if not self._verify(msg, seq, now):
+            return
+        self._advance(seq)
+        if not self._admitted(msg, seq, now):
+            return
+        test_req_id = msg.get(t.TEST_REQ_ID) or b""
+        if len(test_req_id) > MAX_TEST_REQ_ID:
+            # Echoed, it would be stored and logged twice more: what one peer may make
+            # the gateway write stays bounded.
+            self._reject(msg, seq, _LONG_TEST_REQ_ID, now)
+            return
+        self.send(t.HEARTBEAT, [(t.TEST_REQ_ID, test_req_id)], now, reply_to=msg)
 
     def _on_reject(self, msg: Message, seq: int, now: float) -> None:
         if self._verify(msg, seq, now):
-            self.on_event("reject_received", self, {"ref_seq": msg.get(t.REF_SEQ_NUM),
-                                                    "text": msg.get(t.TEXT)})
             self._advance(seq)
+            if self._admitted(msg, seq, now):
+                self.on_event("reject_received", self, {"ref_seq": msg.get(t.REF_SEQ_NUM),
+                                                        "text": msg.get(t.TEXT)})
 
     def _on_logon_while_logged_on(self, msg: Message, seq: int, now: float) -> None:
         """A Logon on a live session: a sequence reset if 141=Y, else a protocol error."""
         if msg.get(t.RESET_SEQ_NUM_FLAG) == b"Y" and self.state is State.LOGGED_ON:
             self._reset_store(now)
             self.on_event("reset", self, {"requested": True, "in_session": True})
-            self._queue.clear()
+            self._clear_queue()
             self._resend_until = None
             self._answer_logon(msg, self.heartbeat_interval, True, now)
             self._advance(seq)
@@ -483,7 +535,9 @@ class Session:
         begin = parse_uint(msg.get(t.BEGIN_SEQ_NO)) or 0
         end = parse_uint(msg.get(t.END_SEQ_NO)) or 0
         last_sent = self.store.next_sender_seq - 1
-        if begin < 1 or (end and end < begin):
+        if not self._admitted(msg, seq, now):
+            pass  # answered (Reject 373=99) or logged out; its seqnum still counts below
+        elif begin < 1 or (end and end < begin):
             self._reject(msg, seq, Problem(dd.VALUE_OUT_OF_RANGE, t.END_SEQ_NO,
                                            "Value is incorrect (out of range) for this tag"), now)
         elif begin > last_sent:
@@ -493,13 +547,19 @@ class Session:
         else:
             end = last_sent if end == 0 or end > last_sent else end
             self.on_event("resend_served", self, {"begin": begin, "end": end})
-            if self._resend is not None:
+            self.counters.resend_requests_served += 1
+            in_progress = self._resend is not None
+            if in_progress:
                 # A new request replaces the one in progress; the held messages it
                 # covers go out as its PossDup copies, not a second time.
                 self._held = [(s, raw) for s, raw in self._held if s > end]
             self._resend = resend_stream(self.store, begin, end, format_timestamp(now),
                                          self._ids, self._begin)
-            self.continue_resend(now)
+            if not in_progress:
+                # The first chunk now; the rest (and all of a replacing request) one
+                # chunk per shell turn: a flood of requests costs one resend, not one
+                # chunk each.
+                self.continue_resend(now)
         expected = self.store.next_target_seq
         if seq > expected:
             self._target_too_high(msg, seq, now)
@@ -508,7 +568,7 @@ class Session:
 
     def _count_resent(self, stream: list[bytes]) -> None:
         counters = self.counters
-        counters.resend_requests_served += 1
+        counters.resend_chunks_sent += 1
         resent = counters.resent
         for raw in stream:
             start = raw.index(b"\x0135=") + 4
@@ -572,6 +632,8 @@ class Session:
                 self._close("Timed out waiting for Logout")
             return
         interval = self.heartbeat_interval
+        if interval == 0:  # HeartBtInt=0: the peer asked for no heartbeats and no timeout
+            return
         silence = now - self.last_received
         limit = interval * self.config.test_request_factor
         if self._test_request_id is not None and silence >= 2 * limit:
@@ -678,7 +740,7 @@ class Session:
             (t.TEXT, text),
             (t.REF_MSG_TYPE, msg.msg_type),
         ]
-        ref_id = msg.get(t.CL_ORD_ID)
+        ref_id = msg.get(_REQUEST_ID_TAGS.get(msg.msg_type, t.CL_ORD_ID))
         if ref_id:
             body.append((t.BUSINESS_REJECT_REF_ID, ref_id))
         body.append((t.BUSINESS_REJECT_REASON, reason))
@@ -707,5 +769,31 @@ def _reverse_route(msg: Message) -> list[tuple[int, bytes]]:
 
 
 _BUSINESS_TAGS = (t.POSS_RESEND, t.CL_ORD_ID)
+_NO_SEQ_NUM = "Received message without MsgSeqNum(34)"
+_OTHER = 99  # SessionRejectReason(373) Other: the throttle's answer to a session message
+_ANSWERED_WHEN_THROTTLED = (t.TEST_REQUEST, t.RESEND_REQUEST)
+_LONG_TEST_REQ_ID = Problem(dd.VALUE_OUT_OF_RANGE, t.TEST_REQ_ID,
+                            f"TestReqID longer than {MAX_TEST_REQ_ID} bytes")
+# BusinessRejectRefID(379): the request's own ID field; ClOrdID for the rest.
+_REQUEST_ID_TAGS: dict[bytes, int] = {
+    b"e": 324,  # SecurityStatusRequest: SecurityStatusReqID
+    b"V": 262,  # MarketDataRequest: MDReqID
+    b"R": 131,  # QuoteRequest: QuoteReqID
+    b"S": 117,  # Quote: QuoteID
+    b"Z": 117,  # QuoteCancel: QuoteID
+    b"a": 649,  # QuoteStatusRequest: QuoteStatusReqID
+    b"c": 320,  # SecurityDefinitionRequest: SecurityReqID
+    b"v": 320,  # SecurityTypeRequest: SecurityReqID
+    b"x": 320,  # SecurityListRequest: SecurityReqID
+    b"z": 320,  # DerivativeSecurityListRequest: SecurityReqID
+    b"g": 335,  # TradingSessionStatusRequest: TradSesReqID
+    b"AD": 568,  # TradeCaptureReportRequest: TradeRequestID
+    b"AE": 571,  # TradeCaptureReport: TradeReportID
+    b"AF": 584,  # OrderMassStatusRequest: MassStatusReqID
+    b"AN": 710,  # RequestForPositions: PosReqID
+    b"AL": 710,  # PositionMaintenanceRequest: PosReqID
+    b"BB": 909,  # CollateralInquiry: CollInquiryID
+    b"BE": 923,  # UserRequest: UserRequestID
+}
 _VERIFIED_TAGS = (t.SENDING_TIME, t.SENDER_COMP_ID, t.TARGET_COMP_ID, t.POSS_DUP_FLAG)
 _SENDING_TIME_PROBLEM = Problem(dd.SENDING_TIME_ACCURACY, None, "SendingTime accuracy problem")

@@ -1,14 +1,16 @@
-"""Per-session message throttle: at most N application messages per S seconds.
+"""Per-session message throttle: at most N messages per S seconds.
 
 A sliding window of the times of the last N admitted messages: a message is
 admitted when fewer than N were admitted in the last S seconds. Per message
-that is one comparison and one deque append. Session-level messages
-(Heartbeat, TestRequest, ResendRequest, Reject, SequenceReset, Logout) never
-reach the throttle; the session calls it for application messages only.
+that is one comparison and one deque append. Application messages and the
+session messages a peer could flood (Heartbeat, TestRequest, ResendRequest,
+Reject) share the window; SequenceReset, Logout and Logon never reach it (they
+keep the session's numbering and its end in order).
 
-Over the limit, `ThrottleAction` decides: `reject` answers the message with
-BusinessMessageReject 380=8 (throttle limit exceeded) and does not act on it;
-`logout` ends the session at once. With `ThrottleLogoutMultiple` m > 0 a
+Over the limit, `ThrottleAction` decides: `reject` answers an application
+message with BusinessMessageReject 380=8 (throttle limit exceeded), a TestRequest
+or ResendRequest with Reject 373=99, and does not act on it; `logout` ends the
+session at once. With `ThrottleLogoutMultiple` m > 0 a
 rejecting session is logged out too when, within one interval, it sends m
 times the limit (gross abuse).
 """
@@ -62,20 +64,29 @@ class Throttle:
             return True
         return False
 
+    @property
+    def text(self) -> str:
+        return self._text
+
     def check(self, session: Session, msg: Message, now: float) -> bool:
         """True: act on `msg`. False: it was answered here (reject or logout)."""
         if self.admit(now):
             return True
+        if not self.refused(session, now):
+            session.business_reject(msg, BRR_THROTTLE_LIMIT_EXCEEDED, self._text, now)
+        return False
+
+    def refused(self, session: Session, now: float) -> bool:
+        """Count one message over the limit; True when that ended the session."""
         self.rejected += 1
         if self.logout_on_excess:
             session.logout(self._text, now, close=True)
-            return False
+            return True
         excess = self._excess
         if excess is not None:
             excess.append(now)
             if len(excess) == excess.maxlen and now - excess[0] < self.interval:
                 session.logout(self._abuse_text, now, close=True)
-                return False
-        session.business_reject(msg, BRR_THROTTLE_LIMIT_EXCEEDED, self._text, now)
+                return True
         return False
 
