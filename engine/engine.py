@@ -800,15 +800,22 @@ class MatchingEngine:
         price = order.price
         limit = _NO_LIMIT if price is None else price * opp.sign
         if entry:
-            need = order.qty if order.tif == FOK else order.min_qty
-            # need > leaves: a replace cut the quantity below MinQty, which then
-            # cannot be met whatever the book holds (the reference model agrees).
-            if need and (
-                need > order.leaves_qty or _executable(order, opp, limit, need, self._stp) < need
-            ):
-                reason = REASON_FOK if order.tif == FOK else REASON_MIN_QTY
-                self._close(order, CANCELED, ts, None, reason, events)
-                return None
+            fok = order.tif == FOK
+            min_qty = order.min_qty
+            need = order.qty if fok else min_qty
+            if need:
+                # What could fill: never more than the order's own leaves. A replace
+                # may cut the quantity below MinQty, which then cannot be met whatever
+                # the book holds, FOK or not (the reference model agrees).
+                leaves = order.leaves_qty
+                fillable = 0 if need > leaves else \
+                    min(_executable(order, opp, limit, need, self._stp), leaves)
+                if fok and fillable < order.qty:
+                    self._close(order, CANCELED, ts, None, REASON_FOK, events)
+                    return None
+                if fillable < min_qty:
+                    self._close(order, CANCELED, ts, None, REASON_MIN_QTY, events)
+                    return None
         account = order.account
         symbol = order.symbol
         leaves = order.leaves_qty

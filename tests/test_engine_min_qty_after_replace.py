@@ -66,3 +66,27 @@ def test_fast_engine_and_reference_agree_on_it() -> None:
     reference = ReferenceEngine(INSTRUMENTS)
     for command in stream():
         assert fast.process(command) == reference.process(command)
+
+
+def fok_stream() -> list[Any]:
+    """The same with a fill-or-kill stop: its whole quantity (6) can fill, its
+    MinQty (12) still cannot (found by the reference property test)."""
+    fok = TimeInForce.FOK
+    return [
+        NewOrder(T0 + 1, "S2", "", "bid", "AAPL", Side.BUY, OrdType.LIMIT, 20, 100, None, GTC),
+        NewOrder(T0 + 2, "S1", "", "stop", "AAPL", Side.SELL, OrdType.STOP, 20, None, 101, fok,
+                 None, 12),
+        ReplaceOrder(T0 + 3, "S1", "stop2", "stop", "AAPL", Side.SELL, 6, None),
+        NewOrder(T0 + 4, "S3", "", "hit", "AAPL", Side.SELL, OrdType.LIMIT, 1, 100, None, GTC),
+    ]
+
+
+def test_fok_stop_replaced_below_its_min_qty_is_cancelled_for_min_qty() -> None:
+    fast = MatchingEngine(INSTRUMENTS)
+    reference = ReferenceEngine(INSTRUMENTS)
+    for command in fok_stream():
+        events = fast.process(command)
+        assert events == reference.process(command), command
+    assert [type(e) for e in events] == [Accepted, Trade, Triggered, Cancelled]
+    assert events[-1].reason == REASON_MIN_QTY
+    assert fast.book("AAPL").best_bid() == (100, 19)
