@@ -185,12 +185,16 @@ cdef class Message:
 
     def get(self, tag, default=None):
         i = self._positions().get(tag)
-        return default if i is None else self._value(i)
+        return default if i is None else self._value(<Py_ssize_t>i)
 
     def get_many(self, tags):
         """The values of `tags` (first occurrences; None where absent), in one call."""
         cdef dict pos = self._positions()
-        return [None if (i := pos.get(tag)) is None else self._value(i) for tag in tags]
+        cdef list out = []
+        for tag in tags:
+            i = pos.get(tag)
+            out.append(None if i is None else self._value(<Py_ssize_t>i))
+        return out
 
     def __contains__(self, tag):
         return tag in self._positions()
