@@ -5,10 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= examples/gateway.toml
 
-.PHONY: run test lint bench acceptance interop-deps clean compile uncompile
+.PHONY: run test test-pure check-compiled lint bench acceptance interop-deps clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# The compiled stages (every *.pyx, Cython) are built by the editable install:
+# editing one, or setup.py, rebuilds them.
+PYX := $(shell find fix_gateway engine session_store drop_copy surveillance -name '*.pyx' 2>/dev/null)
+
+$(STAMP): pyproject.toml setup.py $(PYX)
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
@@ -21,9 +25,25 @@ run: $(STAMP)
 acceptance: $(STAMP)
 	$(BIN)/fixgw serve --config examples/acceptance.toml
 
-## Run the whole test suite (installs QuickFIX and Mosquitto for the tests that use them, where it can).
-test: $(STAMP) interop-deps
+## Run the whole test suite on the compiled build, then the sans-I/O, property and
+## differential tests on the pure-Python modules (installs QuickFIX and Mosquitto for
+## the tests that use them, where it can).
+test: $(STAMP) check-compiled interop-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(MAKE) --no-print-directory test-pure
+
+# The pure-Python twins, which stay the reference implementation and the fallback.
+PURE_TESTS := tests/test_codec*.py tests/test_engine*.py tests/test_session_*.py \
+              tests/test_hostile_fuzz.py tests/test_hostile_numbers.py tests/test_dictionary.py
+test-pure: $(STAMP)
+	FIXGW_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PURE_TESTS)
+
+# The extensions are optional in setup.py (a machine without a C compiler still
+# installs); where a compiler exists, a build that produced none is an error.
+check-compiled: $(STAMP)
+	@if command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; then \
+	  $(BIN)/python -c 'import fix_gateway.codec as c, sys; sys.exit(0 if c.COMPILED else "compiled codec not built (C compiler present): see the pip install -e output, or set FIXGW_PURE=1")'; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -31,23 +51,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/codec_throughput.py
 
-## Optional: compile the matching engine and the codec's leaf modules with mypyc, in
-## place (needs a C compiler). The pure Python modules stay the fallback: `make uncompile`
-## goes back to them. Re-run after editing those files, or the stale compiled modules
-## shadow the edits.
-COMPILED := engine/book.py engine/engine.py \
-            fix_gateway/application/prices.py fix_gateway/utc_time.py
-compile: $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[compile]'
-	$(BIN)/mypyc $(COMPILED)
-
-uncompile:
-	rm -f engine/*.so fix_gateway/*.so fix_gateway/application/*.so *__mypyc*.so
-	rm -rf build
-
 ## QuickFIX (interop test) and Mosquitto (MQTT drop-copy tests), from Debian where possible.
 interop-deps:
 	@sh scripts/ensure-test-deps.sh
 
-clean: uncompile
-	rm -rf $(VENV) var .pytest_cache
+clean:
+	rm -rf $(VENV) var .pytest_cache build
+	find fix_gateway engine session_store drop_copy surveillance \
+	  \( -name '*.so' -o -name '*.pyd' \) -delete
