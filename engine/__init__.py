@@ -11,6 +11,7 @@ reference. Both behave identically: the tests hold one against the other.
 """
 
 import os
+from typing import TYPE_CHECKING
 
 from engine.engine import MatchingEngine as PureMatchingEngine
 from engine.types import (
@@ -74,9 +75,12 @@ def compiled_engine() -> type[PureMatchingEngine] | None:
     return compiled  # type: ignore[no-any-return]
 
 
-MatchingEngine: type[PureMatchingEngine] = (
-    PureMatchingEngine if fixgw_pure() else compiled_engine() or PureMatchingEngine
-)
+if TYPE_CHECKING:  # one interface: type checkers see the pure class
+    from engine.engine import MatchingEngine
+else:
+    MatchingEngine = (
+        PureMatchingEngine if fixgw_pure() else compiled_engine() or PureMatchingEngine
+    )
 
 __all__ = [
     "CXL_DUPLICATE_CLORDID",
