@@ -18,12 +18,19 @@ and then meets its own resting order and self-trade prevention cancels it.
 The garbage collector is on, with the settings `fixgw serve` uses. The
 process is pinned to one CPU where the OS allows it.
 
-The header line says whether the engine runs as pure Python or as the
-optional mypyc build (`make compile`; `make uncompile` goes back).
+Both builds run: the pure-Python engine (engine.engine) and the compiled one
+(engine.compiled, built by `setup.py build_ext --inplace` or `pip install -e .`),
+in interleaved rounds, so that the noise of a shared machine hits both alike;
+the last line gives their ratio. Without a compiled build only the pure one runs.
 
 Each figure is the best of a few runs, each into a fresh engine: operations
 (commands) per second and events per second. `ReferenceEngine`, the slow twin
 the tests compare against, runs on the first commands of the same stream only.
+
+Memory per resting order: what an engine holds (tracemalloc) after 100,000
+passive limit orders rest in it (10 symbols, 1,000 price levels, one order each
+per level and session), divided by 100,000: the order, its ClOrdID string,
+its entries in the order and ClOrdID maps, and its share of the price levels.
 
 Run from the repository root:
 
@@ -39,14 +46,14 @@ import os
 import random
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import engine.book
-import engine.engine
-from engine.engine import DAY_NS, MatchingEngine
+from engine import PureMatchingEngine, compiled_engine
+from engine.engine import DAY_NS
 from engine.reference import ReferenceEngine
 from engine.types import (
     Accepted,
@@ -77,10 +84,13 @@ def pin_to_one_core(cpu: int | None) -> str:
     return f"pinned to CPU {chosen}"
 
 
-def build_kind() -> str:
-    """Pure Python, or the mypyc build of `make compile` (extension modules shadow the .py)."""
-    compiled = [m.__name__ for m in (engine.book, engine.engine) if not m.__file__.endswith(".py")]
-    return f"mypyc-compiled ({', '.join(compiled)})" if compiled else "pure Python"
+def builds() -> dict[str, type]:
+    """The engine builds to measure: pure Python, and the compiled one where built."""
+    found: dict[str, type] = {"pure": PureMatchingEngine}
+    compiled = compiled_engine()
+    if compiled is not None:
+        found["compiled"] = compiled
+    return found
 
 
 def tune_gc() -> None:
@@ -116,7 +126,7 @@ class LiveOrders:
 def generate(count: int, seed: int = 7) -> list[Any]:
     """The command stream (see the module docstring)."""
     rng = random.Random(seed)
-    scratch = MatchingEngine(INSTRUMENTS)
+    scratch = PureMatchingEngine(INSTRUMENTS)
     live = LiveOrders()
     mids = {s: 10_000 + 100 * i for i, s in enumerate(SYMBOLS)}
     commands: list[Any] = []
@@ -186,9 +196,8 @@ def run(engine_type: type, commands: list[Any]) -> tuple[float, float, int]:
     return time.perf_counter() - started, time.process_time() - cpu_started, events
 
 
-def figure(name: str, commands: list[Any], rounds: int) -> None:
-    engine_type = {"MatchingEngine": MatchingEngine, "ReferenceEngine": ReferenceEngine}[name]
-    results = [run(engine_type, commands) for _ in range(rounds)]
+def figure(name: str, commands: list[Any], results: list[tuple[float, float, int]]) -> float:
+    """Print one engine's line; return its best ops/s by CPU time."""
     seconds, _, events = min(results)
     # CPU time leaves out what other processes took of this CPU (a shared VM).
     cpu_seconds = min(cpu for _, cpu, _ in results)
@@ -198,6 +207,38 @@ def figure(name: str, commands: list[Any], rounds: int) -> None:
         f"by CPU time {len(commands) / cpu_seconds:,.0f} ops/s",
         flush=True,
     )
+    return len(commands) / cpu_seconds
+
+
+def resting_orders(count: int) -> list[NewOrder]:
+    """`count` passive limit orders that all rest: bids below 10,000, asks above."""
+    orders = []
+    for n in range(count):
+        session = SESSIONS[n % len(SESSIONS)]
+        symbol = SYMBOLS[n // len(SESSIONS) % len(SYMBOLS)]
+        level = n // (len(SESSIONS) * len(SYMBOLS)) % 500 + 1
+        side, price = (BUY, 10_000 - level) if n % 2 else (SELL, 10_000 + level)
+        orders.append(NewOrder(START + n, session, session, f"r{n:x}", symbol, side,
+                               OrdType.LIMIT, 100, price, None, TimeInForce.GTC))
+    return orders
+
+
+def bytes_per_resting_order(engine_type: type, count: int = 100_000) -> float:
+    """What the engine holds per resting order (see the module docstring)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    engine = engine_type(INSTRUMENTS)
+    orders = resting_orders(count)
+    process = engine.process
+    for command in orders:
+        process(command)
+    del orders, command
+    gc.collect()
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert sum(engine.book(s).live_count() for s in SYMBOLS) == count
+    return held / count
 
 
 def describe(commands: list[Any]) -> str:
@@ -224,14 +265,28 @@ def main(argv: list[str] | None = None) -> None:
     rounds = args.rounds or (1 if args.quick else 3)
     pinned = pin_to_one_core(args.cpu)
     commands = generate(count)
+    engines = builds()
     print(
-        f"# fixgw engine throughput, Python {sys.version.split()[0]} ({build_kind()}), {pinned}, "
-        f"{describe(commands)}, best of {rounds}",
+        f"# fixgw engine throughput, Python {sys.version.split()[0]} "
+        f"(builds: {', '.join(engines)}), {pinned}, {describe(commands)}, best of {rounds}, "
+        "rounds interleaved",
         flush=True,
     )
     tune_gc()
-    figure("MatchingEngine", commands, rounds)
-    figure("ReferenceEngine", commands[: min(args.reference_count, count)], 1)
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, engine_type in engines.items():
+            results[name].append(run(engine_type, commands))
+    best = {name: figure(f"MatchingEngine {name}", commands, results[name])
+            for name in engines}
+    for name, engine_type in engines.items():
+        print(f"engine MatchingEngine {name}: {bytes_per_resting_order(engine_type):,.0f} "
+              "bytes per resting order (100,000 resting)", flush=True)
+    if "compiled" in best:
+        print(f"engine compiled / pure: {best['compiled'] / best['pure']:.2f}x ops/s by CPU time",
+              flush=True)
+    reference = commands[: min(args.reference_count, count)]
+    figure("ReferenceEngine", reference, [run(ReferenceEngine, reference)])
 
 
 if __name__ == "__main__":

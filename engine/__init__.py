@@ -3,9 +3,17 @@
 `MatchingEngine.process(command)` takes one command (engine.types) and returns
 its sequence-numbered events; `ReferenceEngine` (engine.reference) is the slow,
 obviously correct twin the tests hold it against.
+
+`MatchingEngine` here is the compiled engine (engine.compiled, built by setup.py
+from the same sources) where it is built, unless `FIXGW_PURE=1`; else the pure
+one, `engine.engine.MatchingEngine` (also `PureMatchingEngine`), which stays the
+reference. Both behave identically: the tests hold one against the other.
 """
 
-from engine.engine import MatchingEngine
+import os
+from typing import TYPE_CHECKING
+
+from engine.engine import MatchingEngine as PureMatchingEngine
 from engine.types import (
     CXL_DUPLICATE_CLORDID,
     CXL_OTHER,
@@ -52,6 +60,28 @@ from engine.types import (
     Triggered,
 )
 
+
+def fixgw_pure() -> bool:
+    """Whether `FIXGW_PURE=1` asks for the pure-Python modules."""
+    return os.environ.get("FIXGW_PURE") == "1"
+
+
+def compiled_engine() -> type[PureMatchingEngine] | None:
+    """The compiled MatchingEngine, or None where it is not built."""
+    try:
+        from engine.compiled.engine import MatchingEngine as compiled
+    except ImportError:
+        return None
+    return compiled  # type: ignore[no-any-return]
+
+
+if TYPE_CHECKING:  # one interface: type checkers see the pure class
+    from engine.engine import MatchingEngine
+else:
+    MatchingEngine = (
+        PureMatchingEngine if fixgw_pure() else compiled_engine() or PureMatchingEngine
+    )
+
 __all__ = [
     "CXL_DUPLICATE_CLORDID",
     "CXL_OTHER",
@@ -87,6 +117,7 @@ __all__ = [
     "OrdType",
     "OrderState",
     "OrderStatusRequest",
+    "PureMatchingEngine",
     "RejectOrder",
     "Rejected",
     "ReplaceOrder",

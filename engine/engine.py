@@ -47,7 +47,6 @@ from decimal import Decimal
 from heapq import heappop, heappush
 from typing import Any, Final
 
-from engine.book import BookSide, Order, OrderBook
 from engine.types import (
     CXL_DUPLICATE_CLORDID,
     CXL_OTHER,
@@ -87,6 +86,10 @@ from engine.types import (
     Trade,
     Triggered,
 )
+
+# Relative, so that the compiled twin built from this file (engine.compiled.engine)
+# binds the compiled book beside it, and this module the pure one.
+from .book import BookSide, Order, OrderBook
 
 # Module constants are Final so that a mypyc build (`make compile`) keeps them
 # in C statics instead of looking them up by name on every use.

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from importlib import import_module
 from operator import attrgetter
 from typing import Any
 
+import engine as _engine_package
 from engine.book import BookSide, Order
 from engine.engine import MAX_ICEBERG_SLICES, MatchingEngine
 from engine.types import Instrument, OrdStatus, OrdType, Side, StpMode, TimeInForce
@@ -84,6 +86,7 @@ def take(engine: MatchingEngine) -> dict[str, Any]:
 def restore(
     snapshot: dict[str, Any], instruments: Iterable[Instrument], stp_mode: StpMode,
     end_of_day: int, *, new_rules: bool = False, max_iceberg_slices: int = MAX_ICEBERG_SLICES,
+    engine_type: type[MatchingEngine] | None = None,
 ) -> MatchingEngine:
     """An engine in exactly the state `snapshot` was taken in.
 
@@ -93,14 +96,19 @@ def restore(
     the ones it was taken under, unless `new_rules`: nothing will be replayed
     after the snapshot, so the engine may go on under other rules (a new end of
     day counts from the first command). Otherwise SnapshotMismatch.
+
+    `engine_type`: the pure or the compiled engine; by default `engine.MatchingEngine`,
+    the one this process runs.
     """
     if snapshot.get("format") != FORMAT:
         raise SnapshotMismatch(f"unknown snapshot format {snapshot.get('format')!r}")
-    engine = MatchingEngine(instruments, stp_mode, end_of_day=end_of_day,
-                            next_order_id=snapshot["next_order_id"],
-                            next_seq=snapshot["next_seq"],
-                            done_orders_kept=snapshot["done_orders_kept"],
-                            max_iceberg_slices=max_iceberg_slices)
+    engine_type = engine_type or _engine_package.MatchingEngine
+    engine = engine_type(instruments, stp_mode, end_of_day=end_of_day,
+                         next_order_id=snapshot["next_order_id"],
+                         next_seq=snapshot["next_seq"],
+                         done_orders_kept=snapshot["done_orders_kept"],
+                         max_iceberg_slices=max_iceberg_slices)
+    new_order = _order_type(engine)
     missing = sorted(priced_symbols(snapshot) - set(engine._instruments))
     if missing:
         raise SnapshotMismatch(f"instruments in the snapshot are not configured: {missing}")
@@ -115,7 +123,7 @@ def restore(
     engine._gtd = [(t, i) for t, i in snapshot["gtd"]]
     orders = engine._orders
     for record in snapshot["orders"]:
-        order = _order_from(record)
+        order = _order_from(record, new_order)
         orders[order.order_id] = order
     engine._done = deque(snapshot["done"])
     engine._cl_ord_ids = {session: dict((c, i) for c, i in pairs)
@@ -164,8 +172,16 @@ def _order_record(order: Order) -> list[Any]:
     return record
 
 
-def _order_from(record: list[Any]) -> Order:
-    order = Order()
+def _order_type(engine: MatchingEngine) -> type[Order]:
+    """The Order class of the engine's own book: the book module beside the engine's
+    (engine.book for the pure engine, engine.compiled.book for the compiled one)."""
+    package = type(engine).__module__.rpartition(".")[0]
+    order_type: type[Order] = import_module(f"{package}.book").Order
+    return order_type
+
+
+def _order_from(record: list[Any], order_type: type[Order]) -> Order:
+    order = order_type()
     for name, value in zip(ORDER_FIELDS, record, strict=True):
         setattr(order, name, value)
     # Members by value from a dict: much cheaper than calling the enum per order.

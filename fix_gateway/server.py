@@ -29,7 +29,7 @@ from drop_copy.application import DropCopyApplication
 from drop_copy.hub import Consumer, DropCopyHub
 from drop_copy.mqtt import MqttFeed, broker_address
 from drop_copy.stream import DropCopyStream, stream_directory
-from engine.engine import MatchingEngine
+from engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import CommandJournal
 from engine.snapshot import SnapshotMismatch, holds_orders, priced_symbols, restore, take

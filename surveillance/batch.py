@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.engine import MatchingEngine
+from engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import JournalCorrupt, read_entries
 from surveillance.alerts import Alert

@@ -15,7 +15,7 @@ import random
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from engine.engine import MatchingEngine
+from engine import MatchingEngine
 from engine.types import (
     Cancelled,
     CancelOrder,

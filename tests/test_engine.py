@@ -50,6 +50,7 @@ from engine import (
 )
 from engine.engine import DAY_NS
 from engine.reference import ReferenceEngine
+from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 
 BUY, SELL = Side.BUY, Side.SELL
 LIMIT, MARKET, STOP, STOP_LIMIT = OrdType.LIMIT, OrdType.MARKET, OrdType.STOP, OrdType.STOP_LIMIT

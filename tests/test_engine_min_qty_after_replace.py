@@ -29,6 +29,7 @@ from engine import (
 )
 from engine.engine import DAY_NS, REASON_MIN_QTY
 from engine.reference import ReferenceEngine
+from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 
 T0 = 20_000 * DAY_NS + 9 * 3_600 * 10**9
 INSTRUMENTS = [Instrument("AAPL")]

@@ -42,6 +42,7 @@ from engine import (
 )
 from engine.engine import DAY_NS
 from engine.reference import ReferenceEngine
+from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 
 INSTRUMENTS = [
     Instrument("X", band_low=95, band_high=105),

@@ -28,6 +28,7 @@ from engine import (
     TimeInForce,
 )
 from engine import snapshot as snap
+from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 from tests.test_engine_reference import END_OF_DAY, INSTRUMENTS, engine_options, streams
 
 

@@ -15,6 +15,7 @@ from fix_gateway.codec import Decoder, Message
 from fix_gateway.config import ConfigError, GatewaySettings
 from fix_gateway.session import Session, SessionConfig
 from session_store import FsyncPolicy, MemoryStore
+from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 from tests.fix_peer import DICTIONARY
 
 INSTRUMENTS = [Instrument("ACME")]
