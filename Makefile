@@ -7,9 +7,11 @@ CONFIG ?= examples/gateway.toml
 
 .PHONY: run test test-pure check-compiled lint bench acceptance interop-deps clean
 
-# The compiled stages (every *.pyx, Cython) are built by the editable install:
-# editing one, or setup.py, rebuilds them.
-PYX := $(shell find fix_gateway engine session_store drop_copy surveillance -name '*.pyx' 2>/dev/null)
+# The compiled stages are built by the editable install: every *.pyx, and the
+# modules compiled a second time from their pure-Python source (setup.py's
+# PY_TWINS, typed by *.pxd). Editing any of them, or setup.py, rebuilds them.
+PYX := $(shell find fix_gateway engine session_store drop_copy surveillance \
+         -name '*.pyx' -o -name '*.pxd' 2>/dev/null) engine/book.py engine/engine.py
 
 $(STAMP): pyproject.toml setup.py $(PYX)
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -33,7 +35,7 @@ test: $(STAMP) check-compiled interop-deps
 	$(MAKE) --no-print-directory test-pure
 
 # The pure-Python twins, which stay the reference implementation and the fallback.
-PURE_TESTS := tests/test_codec*.py tests/test_engine*.py tests/test_session_*.py \
+PURE_TESTS := tests/test_codec*.py tests/test_engine*.py tests/test_order_recovery.py tests/test_session_*.py \
               tests/test_hostile_fuzz.py tests/test_hostile_numbers.py tests/test_dictionary.py
 test-pure: $(STAMP)
 	FIXGW_PURE=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(PURE_TESTS)
@@ -42,7 +44,7 @@ test-pure: $(STAMP)
 # installs); where a compiler exists, a build that produced none is an error.
 check-compiled: $(STAMP)
 	@if command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1; then \
-	  $(BIN)/python -c 'import fix_gateway.codec as c, sys; sys.exit(0 if c.COMPILED else "compiled codec not built (C compiler present): see the pip install -e output, or set FIXGW_PURE=1")'; \
+	  $(BIN)/python -c 'import fix_gateway.codec as c, engine as e, sys; sys.exit(0 if c.COMPILED and e.compiled_engine() else "compiled codec or engine not built (C compiler present): see the pip install -e output, or set FIXGW_PURE=1")'; \
 	fi
 
 lint: $(STAMP)
