@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from drop_copy.stream import DropCopyStream, StreamReader
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.session.session import EventSink, Session
 from fix_gateway.utc_time import parse_timestamp
 
@@ -64,10 +65,11 @@ class Consumer:
 
 
 class DropCopyHub:
-    def __init__(self, stream: DropCopyStream, consumers: Iterable[Consumer] = ()) -> None:
+    def __init__(self, stream: DropCopyStream, consumers: Iterable[Consumer] = (),
+                 batch: Batch | None = None) -> None:
         self.stream = stream
         self.consumers = list(consumers)
-        self.touched: set[Session] = set()  # drop-copy sessions with new output
+        self.batch = batch if batch is not None else Batch()  # copies given to sessions
         self.waiting: set[Consumer] = set()  # logged on, catching up from the stream
         self._reader: StreamReader | None = None
         self._recent_exec_ids: set[bytes | None] | None = None  # for copy_if_missing
@@ -124,7 +126,7 @@ class DropCopyHub:
 
     def _deliver(self, consumer: Consumer, header: bytes, body: bytes, now: float) -> None:
         consumer.session.send_rendered(ER, body + COPY_FLAG, now, header)
-        self.touched.add(consumer.session)
+        self.batch.sessions.add(consumer.session)
 
     # --- session events -----------------------------------------------------------
 

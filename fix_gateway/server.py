@@ -34,6 +34,7 @@ from engine.history import EngineHistory
 from engine.journal import CommandJournal
 from engine.snapshot import SnapshotMismatch, holds_orders, priced_symbols, restore, take
 from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
@@ -379,6 +380,7 @@ class Gateway:
             self.sessions.append(Session(config, store, self.dictionary))
             self._roles[config.name] = s.role
         self._by_name = {s.config.name: s for s in self.sessions}
+        self.batch = Batch()  # what a read batch produced: written ahead, then spoken
         if application is None:
             application = self._make_application()
         listener = DropCopyApplication()
@@ -461,7 +463,7 @@ class Gateway:
         order_entry_sessions = {name: s for name, s in self._by_name.items()
                                 if self._roles[name] == "order-entry"}
         self.order_entry = OrderEntry(engine, self.journal, instruments,
-                                      order_entry_sessions.get)
+                                      order_entry_sessions.get, self.batch)
         if settings.drop_copy.enabled:
             self._make_drop_copy(self.order_entry)
         replayed = self.order_entry.recover(history.entries_after(covered, self.journal),
@@ -504,7 +506,7 @@ class Gateway:
                      c.drop_copy_delivery)
             for c in settings.sessions if c.role == "drop-copy"
         ]
-        hub = DropCopyHub(stream, consumers)
+        hub = DropCopyHub(stream, consumers, self.batch)
         for consumer in consumers:
             consumer.session.on_event = hub.event_sink(consumer, consumer.session.on_event)
         order_entry.reports.copier = hub.copy
@@ -527,7 +529,7 @@ class Gateway:
 
     def commit(self, origin: FixProtocol | None) -> None:
         """Write ahead, then speak: journal, drop-copy stream, session stores, sockets."""
-        touched: set[Session] = set()
+        touched = self.batch.sessions
         journaled = False
         metrics = self.metrics
         started = perf_counter() if metrics is not None else 0.0
@@ -535,7 +537,6 @@ class Gateway:
         if hub is not None and hub.waiting:
             hub.pump(time.time(), self._ready)  # a drop-copy session catching up: its next chunk
         if self.order_entry is not None:
-            touched = self.order_entry.reports.touched
             journal = self.journal
             assert journal is not None
             if journal.pending:
@@ -545,16 +546,12 @@ class Gateway:
                     self._fatal(f"engine journal write failed: {exc}")
                     return
                 journaled = True
-        if hub is not None:
-            if hub.stream.pending:
-                try:
-                    hub.stream.flush()
-                except OSError as exc:
-                    self._fatal(f"drop-copy stream write failed: {exc}")
-                    return
-            if hub.touched:
-                touched |= hub.touched
-                hub.touched.clear()
+        if hub is not None and hub.stream.pending:
+            try:
+                hub.stream.flush()
+            except OSError as exc:
+                self._fatal(f"drop-copy stream write failed: {exc}")
+                return
         if origin is not None and origin.conn is not None and origin.conn.session is not None:
             touched.add(origin.conn.session)  # bound, or refusing a Logon
         for session in touched:

@@ -34,6 +34,7 @@ from engine.types import (
     Trade,
     Triggered,
 )
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.prices import PriceScale
 from fix_gateway.codec import FieldValue, render
 from fix_gateway.session.session import Session
@@ -88,10 +89,12 @@ def transact_time(ts: int) -> bytes:
 class ReportWriter:
     def __init__(
         self, sessions: Callable[[str], Session | None], scales: dict[str, PriceScale],
+        batch: Batch | None = None,
     ) -> None:
         self._session = sessions
         self.scales = scales
-        self.touched: set[Session] = set()  # sessions with new output this batch
+        self.batch = batch if batch is not None else Batch()
+        self._out = self.batch.sessions  # the batch's sessions with new output
         # Drop copy: called with (session, body, framed report, now) for every
         # ExecutionReport sent.
         self.copier: Callable[[Session, bytes, bytes, float], None] | None = None
@@ -293,7 +296,7 @@ class ReportWriter:
             b"58=%b\x01" % text.encode("latin-1") if text else tail,
         )
         raw = session.send_rendered(ER, body, now)
-        self.touched.add(session)
+        self._out.add(session)
         if self.copier is not None:
             self.copier(session, body, raw, now)
 
@@ -302,7 +305,7 @@ class ReportWriter:
     ) -> None:
         rendered = render(body)
         raw = session.send_rendered(msg_type, rendered, now)
-        self.touched.add(session)
+        self._out.add(session)
         if msg_type == ER and self.copier is not None:
             self.copier(session, rendered, raw, now)
 

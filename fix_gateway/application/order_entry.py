@@ -39,6 +39,7 @@ from engine.types import (
     Side,
     TimeInForce,
 )
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.execution_reports import (
     CANCEL_REJECT,
     MASS_CANCEL_REPORT,
@@ -85,12 +86,14 @@ class OrderEntry:
         journal: CommandJournal,
         instruments: Iterable[Instrument],
         sessions: Callable[[str], Session | None],
+        batch: Batch | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
         self.instruments = {i.symbol: i for i in instruments}
         self.scales: dict[str, PriceScale] = scales_for(self.instruments)
-        self.reports = ReportWriter(sessions, self.scales)
+        self.batch = batch if batch is not None else Batch()
+        self.reports = ReportWriter(sessions, self.scales, self.batch)
         # Consumers of the one event stream (surveillance, metrics, ...): called
         # with (command, events, now) after each command; they must be cheap
         # (append to a buffer, bump a counter) because they run on the hot path.
