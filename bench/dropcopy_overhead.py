@@ -67,7 +67,7 @@ def run(mode: str, msgs: list, workdir: Path) -> float:
     if mode != "off":
         hub = DropCopyHub(DropCopyStream(workdir / "stream", fsync=FsyncPolicy.NONE),
                           batch=entry.batch)
-        entry.reports.copier = hub.copy
+        entry.stream.stages.append(hub.on_events)
         if mode == "fix":
             copies = session("DC1")
             consumer = Consumer(copies, cursor=0, live=True)

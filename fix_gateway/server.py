@@ -393,6 +393,8 @@ class Gateway:
         self.failed_stores: set[str] = set()  # sessions whose last store flush failed
         self.message_logs = self._open_message_logs()
         self.metrics = GatewayMetrics(self) if settings.metrics.enabled else None
+        if self.metrics is not None and self.order_entry is not None:
+            self.order_entry.stream.observers.append(self.metrics.engine_stats.observe)
         sec = settings.security
         self.logon_failures = LogonFailures(sec.max_logon_failures, sec.logon_failure_window,
                                             sec.lockout, sec.lockout_max)
@@ -466,16 +468,15 @@ class Gateway:
                                       order_entry_sessions.get, self.batch)
         if settings.drop_copy.enabled:
             self._make_drop_copy(self.order_entry)
-        replayed = self.order_entry.recover(history.entries_after(covered, self.journal),
-                                            time.time())
+        now = time.time()
+        replayed = self.order_entry.recover(history.entries_after(covered, self.journal), now)
         if any(s.max_open_orders is not None for s in settings.sessions):
             OpenOrders.install(self.order_entry)  # counts from the recovered state on
         # Restored reports are stored (stream, then stores) before the journal
         # says so: a crash in between restores them again at the next start.
         if self.drop_copy is not None:
+            self.drop_copy.recovered(now)
             self.drop_copy.stream.flush()
-            self.drop_copy.recovered()
-            self.order_entry.restore_copy = None
         for session in self.sessions:
             session.store.flush()
         self.journal.mark_committed()
@@ -491,7 +492,7 @@ class Gateway:
         self._snapshot_day = engine.next_end_of_day
         if settings.surveillance.enabled:
             self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)
-            self.order_entry.observers.append(self.surveillance.observe)
+            self.order_entry.stream.observers.append(self.surveillance.observe)
         return self.order_entry
 
     def _make_drop_copy(self, order_entry: OrderEntry) -> None:
@@ -509,8 +510,7 @@ class Gateway:
         hub = DropCopyHub(stream, consumers, self.batch)
         for consumer in consumers:
             consumer.session.on_event = hub.event_sink(consumer, consumer.session.on_event)
-        order_entry.reports.copier = hub.copy
-        order_entry.restore_copy = hub.copy_if_missing
+        order_entry.stream.stages.append(hub.on_events)  # after the reports it copies
         self.drop_copy = hub
 
     # --- sessions <-> connections ----------------------------------------------------

@@ -32,9 +32,7 @@ class GatewayMetrics:
         self.gateway = gateway
         self.engine_stats = EngineStats()
         self.order_latency: dict[str, BucketHistogram] = {}  # MsgType -> ack latency
-        self.store_flush = BucketHistogram()
-        if gateway.order_entry is not None:
-            gateway.order_entry.observers.append(self.engine_stats.observe)
+        self.store_flush = BucketHistogram()  # engine_stats: the gateway subscribes it
         # Our own registry, not the process-global one: two gateways in one
         # process (tests) each export only their own state.
         self.registry = CollectorRegistry(auto_describe=False)
