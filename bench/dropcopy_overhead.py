@@ -65,8 +65,9 @@ def run(mode: str, msgs: list, workdir: Path) -> float:
     entry = OrderEntry(engine, journal, instruments, {"FIXGW-CLIENT1": client}.get)
     hub = None
     if mode != "off":
-        hub = DropCopyHub(DropCopyStream(workdir / "stream", fsync=FsyncPolicy.NONE))
-        entry.reports.copier = hub.copy
+        hub = DropCopyHub(DropCopyStream(workdir / "stream", fsync=FsyncPolicy.NONE),
+                          batch=entry.batch)
+        entry.stream.stages.append(hub.on_events)
         if mode == "fix":
             copies = session("DC1")
             consumer = Consumer(copies, cursor=0, live=True)
@@ -78,12 +79,10 @@ def run(mode: str, msgs: list, workdir: Path) -> float:
         journal.flush()
         if hub is not None:
             hub.stream.flush()
-            for s in hub.touched:
-                s.store.flush()
-                s.take_output()
-            hub.touched.clear()
-        client.store.flush()
-        client.take_output()
+        for s in entry.batch.sessions:
+            s.store.flush()
+            s.take_output()
+        entry.batch.sessions.clear()
     return (time.perf_counter() - start) / len(msgs) * 1e6
 
 

@@ -65,7 +65,7 @@ def run(config: SessionConfig, data: list[bytes], directory: Path) -> float:
     for raw in data:
         conn.data_received(raw, T0)
         conn.take_output()
-        entry.reports.touched.clear()
+        entry.batch.sessions.clear()
     elapsed = time.perf_counter() - start
     assert conn.close_reason is None
     assert session.throttle is None or session.throttle.rejected == 0  # all admitted

@@ -1,10 +1,12 @@
 """Drop copy: every ExecutionReport into the stream, and out to FIX drop-copy sessions.
 
-`DropCopyHub.copy` runs on the order hot path for each ExecutionReport an
-order-entry session sends: it appends the report, as framed, to the durable
-stream and hands a copy to every drop-copy session that covers it and is
-caught up. A drop-copy session that was offline (or is new) catches up in
-chunks from the stream on the gateway's tick, then receives copies live.
+`DropCopyHub.on_events` is the stage of the event stream after the reports
+(fix_gateway/application/event_stream.py): on the order hot path, for each
+ExecutionReport an order-entry session was just sent (handed forward in the
+read's `Batch`), `copy` appends the report, as framed, to the durable stream
+and hands a copy to every drop-copy session that covers it and is caught up.
+A drop-copy session that was offline (or is new) catches up in chunks from the
+stream on the gateway's tick, then receives copies live.
 
 A copy is the original report's body plus CopyMsgIndicator 797=Y, with the
 original session's identity in the header: OnBehalfOfCompID 115 = the
@@ -27,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from drop_copy.stream import DropCopyStream, StreamReader
+from engine.types import Command, Event
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.session.session import EventSink, Session
 from fix_gateway.utc_time import parse_timestamp
 
@@ -64,10 +68,13 @@ class Consumer:
 
 
 class DropCopyHub:
-    def __init__(self, stream: DropCopyStream, consumers: Iterable[Consumer] = ()) -> None:
+    def __init__(self, stream: DropCopyStream, consumers: Iterable[Consumer] = (),
+                 batch: Batch | None = None) -> None:
         self.stream = stream
         self.consumers = list(consumers)
-        self.touched: set[Session] = set()  # drop-copy sessions with new output
+        self.batch = batch if batch is not None else Batch()
+        if self.batch.reports is None:  # the reports stage keeps what it sends, for us
+            self.batch.reports = []
         self.waiting: set[Consumer] = set()  # logged on, catching up from the stream
         self._reader: StreamReader | None = None
         self._recent_exec_ids: set[bytes | None] | None = None  # for copy_if_missing
@@ -82,6 +89,18 @@ class DropCopyHub:
         return self._reader
 
     # --- the hot path ------------------------------------------------------------
+
+    def on_events(self, command: Command, events: list[Event], now: float) -> None:
+        """The event-stream stage: copy the ExecutionReports the command's events
+        were just answered with, in the order sent."""
+        reports = self.batch.reports
+        if reports:
+            copy = self.copy
+            try:
+                for session, body, raw in reports:
+                    copy(session, body, raw, now)
+            finally:  # copied at most once, even if a copy raised
+                reports.clear()
 
     def copy(self, session: Session, body: bytes, raw: bytes, now: float) -> None:
         """An ExecutionReport (`raw`, with `body`) was just sent on `session`."""
@@ -109,8 +128,16 @@ class DropCopyHub:
         if field_value(body, b"17") not in self._recent_exec_ids:
             self.copy(session, body, raw, now)
 
-    def recovered(self) -> None:
-        """Recovery is over: drop what `copy_if_missing` needed."""
+    def recovered(self, now: float) -> None:
+        """Recovery is over: copy the reports it stored again (handed forward in the
+        batch) that the stream lacks, then drop what `copy_if_missing` needed."""
+        reports = self.batch.reports
+        if reports:
+            try:
+                for session, body, raw in reports:
+                    self.copy_if_missing(session, body, raw, now)
+            finally:
+                reports.clear()
         self._recent_exec_ids = None
 
     def _header(self, sender: str | bytes, target: str | bytes) -> bytes:
@@ -124,7 +151,7 @@ class DropCopyHub:
 
     def _deliver(self, consumer: Consumer, header: bytes, body: bytes, now: float) -> None:
         consumer.session.send_rendered(ER, body + COPY_FLAG, now, header)
-        self.touched.add(consumer.session)
+        self.batch.sessions.add(consumer.session)
 
     # --- session events -----------------------------------------------------------
 

@@ -1,12 +1,41 @@
-"""The asyncio shell around the sans-I/O cores: sockets, clock and disk.
+"""The venue's composition root, and the asyncio shell around the sans-I/O cores.
 
-Per read batch (`Gateway.commit`): decode and run every message through its
-session and the application, then write ahead -- the engine journal first,
-then the drop-copy stream, then the store of every session that got output --
-and only then write each session's output to its socket, one write per
-connection. A ticker drives
-heartbeats, timeouts and the engine's clock. A peer that stops reading is
-paused (we stop reading from it) and cut off after `slow_consumer_timeout`.
+`Gateway` wires the whole venue in one place (`__init__`, `_make_application`,
+`_make_drop_copy`, `_subscribe`); `FixProtocol` only moves bytes, ticks time
+and asks the gateway to commit. The order path, stage by stage, each handing
+its results forward and none calling back into an earlier one:
+
+    socket read (up to server.max_messages_per_read messages a loop turn)
+      FixProtocol.data_received
+      -> Connection / Session      framing, checksum, parse; logon, seqnums,
+                                   rejects, resend (fix_gateway/session)
+      -> OrderEntry.on_message     FIX -> one engine command, validated at the
+                                   boundary (fix_gateway/application/order_entry)
+      -> CommandJournal.append     buffered: written ahead at the commit
+      -> MatchingEngine.process    one writer: command in, sequenced events out
+      -> EventStream.publish(command, events, now)       (application/event_stream)
+           stages     ReportWriter.on_events    ERs, cancel rejects, mass cancel
+                                                reports: stored and queued on the
+                                                session owning each order
+                      DropCopyHub.on_events     those ERs into the drop-copy stream
+                                                and out to live drop-copy sessions
+           observers  OpenOrders.observe        MaxOpenOrders counts
+                      SurveillanceMonitor.observe  rows for the detectors (off-loop)
+                      EngineStats.observe       metrics
+      -> Batch                     handed forward: the sessions given output
+                                   (for the commit), the ERs just sent (for the
+                                   drop-copy stage, drained per command)
+    Gateway.commit, once per read (write ahead, then speak):
+      journal flush -> drop-copy stream flush -> the store of every session in
+      the batch -> the journal's commit mark (written with the next batch) ->
+      each session's output to its socket, one write per connection
+
+The MQTT feed and the surveillance detectors follow from other threads or
+processes (the stream's files, the monitor's row buffer). A ticker drives
+heartbeats, timeouts, drop-copy catch-up and the engine's clock (expiries), each
+followed by a commit. A peer that stops reading is paused (we stop reading from
+it) and cut off after `slow_consumer_timeout`; a stall watch thread writes the
+stacks when the loop is held.
 """
 
 from __future__ import annotations
@@ -34,6 +63,7 @@ from engine.history import EngineHistory
 from engine.journal import CommandJournal
 from engine.snapshot import SnapshotMismatch, holds_orders, priced_symbols, restore, take
 from fix_gateway.application.echo import EchoApplication
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
@@ -364,6 +394,7 @@ class Gateway:
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
         self.drop_copy: DropCopyHub | None = None
+        self.open_orders: OpenOrders | None = None  # MaxOpenOrders, when any session has it
         self.mqtt_feed: MqttFeed | None = None
         self._roles: dict[str, str] = {}
         for s in settings.sessions:
@@ -379,6 +410,7 @@ class Gateway:
             self.sessions.append(Session(config, store, self.dictionary))
             self._roles[config.name] = s.role
         self._by_name = {s.config.name: s for s in self.sessions}
+        self.batch = Batch()  # what a read batch produced: written ahead, then spoken
         if application is None:
             application = self._make_application()
         listener = DropCopyApplication()
@@ -391,6 +423,7 @@ class Gateway:
         self.failed_stores: set[str] = set()  # sessions whose last store flush failed
         self.message_logs = self._open_message_logs()
         self.metrics = GatewayMetrics(self) if settings.metrics.enabled else None
+        self._subscribe()
         sec = settings.security
         self.logon_failures = LogonFailures(sec.max_logon_failures, sec.logon_failure_window,
                                             sec.lockout, sec.lockout_max)
@@ -461,19 +494,18 @@ class Gateway:
         order_entry_sessions = {name: s for name, s in self._by_name.items()
                                 if self._roles[name] == "order-entry"}
         self.order_entry = OrderEntry(engine, self.journal, instruments,
-                                      order_entry_sessions.get)
+                                      order_entry_sessions.get, self.batch)
         if settings.drop_copy.enabled:
-            self._make_drop_copy(self.order_entry)
-        replayed = self.order_entry.recover(history.entries_after(covered, self.journal),
-                                            time.time())
+            self._make_drop_copy()
+        now = time.time()
+        replayed = self.order_entry.recover(history.entries_after(covered, self.journal), now)
         if any(s.max_open_orders is not None for s in settings.sessions):
-            OpenOrders.install(self.order_entry)  # counts from the recovered state on
+            self.open_orders = OpenOrders(engine)  # counts from the recovered state on
         # Restored reports are stored (stream, then stores) before the journal
         # says so: a crash in between restores them again at the next start.
         if self.drop_copy is not None:
+            self.drop_copy.recovered(now)
             self.drop_copy.stream.flush()
-            self.drop_copy.recovered()
-            self.order_entry.restore_copy = None
         for session in self.sessions:
             session.store.flush()
         self.journal.mark_committed()
@@ -489,10 +521,9 @@ class Gateway:
         self._snapshot_day = engine.next_end_of_day
         if settings.surveillance.enabled:
             self.surveillance = SurveillanceMonitor(settings.surveillance, settings.store.data_dir)
-            self.order_entry.observers.append(self.surveillance.observe)
         return self.order_entry
 
-    def _make_drop_copy(self, order_entry: OrderEntry) -> None:
+    def _make_drop_copy(self) -> None:
         settings = self.settings
         stream = DropCopyStream(stream_directory(settings.store.data_dir),
                                 fsync=settings.store.fsync,
@@ -504,12 +535,27 @@ class Gateway:
                      c.drop_copy_delivery)
             for c in settings.sessions if c.role == "drop-copy"
         ]
-        hub = DropCopyHub(stream, consumers)
+        hub = DropCopyHub(stream, consumers, self.batch)
         for consumer in consumers:
             consumer.session.on_event = hub.event_sink(consumer, consumer.session.on_event)
-        order_entry.reports.copier = hub.copy
-        order_entry.restore_copy = hub.copy_if_missing
         self.drop_copy = hub
+
+    def _subscribe(self) -> None:
+        """Every consumer of the engine's event stream, in the order it runs (the
+        reports, the first stage, are order entry's own)."""
+        entry = self.order_entry
+        if entry is None:
+            return
+        stream = entry.stream
+        if self.drop_copy is not None:
+            stream.stages.append(self.drop_copy.on_events)  # the reports just sent
+        if self.open_orders is not None:
+            stream.observers.append(self.open_orders.observe)
+            entry.order_checks.append(self.open_orders.check)
+        if self.surveillance is not None:
+            stream.observers.append(self.surveillance.observe)
+        if self.metrics is not None:
+            stream.observers.append(self.metrics.engine_stats.observe)
 
     # --- sessions <-> connections ----------------------------------------------------
 
@@ -527,7 +573,7 @@ class Gateway:
 
     def commit(self, origin: FixProtocol | None) -> None:
         """Write ahead, then speak: journal, drop-copy stream, session stores, sockets."""
-        touched: set[Session] = set()
+        touched = self.batch.sessions
         journaled = False
         metrics = self.metrics
         started = perf_counter() if metrics is not None else 0.0
@@ -535,7 +581,6 @@ class Gateway:
         if hub is not None and hub.waiting:
             hub.pump(time.time(), self._ready)  # a drop-copy session catching up: its next chunk
         if self.order_entry is not None:
-            touched = self.order_entry.reports.touched
             journal = self.journal
             assert journal is not None
             if journal.pending:
@@ -545,16 +590,12 @@ class Gateway:
                     self._fatal(f"engine journal write failed: {exc}")
                     return
                 journaled = True
-        if hub is not None:
-            if hub.stream.pending:
-                try:
-                    hub.stream.flush()
-                except OSError as exc:
-                    self._fatal(f"drop-copy stream write failed: {exc}")
-                    return
-            if hub.touched:
-                touched |= hub.touched
-                hub.touched.clear()
+        if hub is not None and hub.stream.pending:
+            try:
+                hub.stream.flush()
+            except OSError as exc:
+                self._fatal(f"drop-copy stream write failed: {exc}")
+                return
         if origin is not None and origin.conn is not None and origin.conn.session is not None:
             touched.add(origin.conn.session)  # bound, or refusing a Logon
         for session in touched:

@@ -1,6 +1,6 @@
 """Columnar buffers of the engine event stream, fed on the hot path.
 
-`EventColumns.observe` is an `OrderEntry.observers` hook: per command it
+`EventColumns.observe` is an `EventStream` observer: per command it
 appends one row for the command and one row per trade or voluntary cancel,
 all plain ints (interned account and symbol ids), into one growable
 `array('q')` -- one `extend` call per row, nothing else. `take()` swaps the

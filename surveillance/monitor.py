@@ -1,7 +1,7 @@
 """Live surveillance inside the gateway: buffers on the hot path, detectors off it.
 
 On the event loop the monitor only appends rows (`EventColumns.observe`, an
-`OrderEntry.observers` hook) and, every `interval` seconds, swaps the row
+`EventStream` observer) and, every `interval` seconds, swaps the row
 buffer out in O(1). The detectors run incrementally (`Evaluator`: only the
 windows the new rows can touch) in a separate process by default
 (`worker = "process"`: the rows go over a pipe as raw bytes from a helper
@@ -64,7 +64,7 @@ class SurveillanceMonitor:
         self._stopping = asyncio.Event()
 
     def observe(self, command: Command, events: list[Event], now: float) -> None:
-        """The `OrderEntry.observers` hook (hot path: appends one row per item)."""
+        """The event-stream observer (hot path: appends one row per item)."""
         try:
             self.columns.observe(command, events, now)
         except Exception:

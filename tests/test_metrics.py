@@ -348,7 +348,7 @@ async def test_metrics_off_serves_nothing_and_counts_nothing_extra(tmp_path: Pat
         from fix_gateway.metrics.engine_stats import EngineStats
 
         assert not any(isinstance(getattr(o, "__self__", None), EngineStats)
-                       for o in gw.order_entry.observers)
+                       for o in gw.order_entry.stream.observers)
         trader = await Trader.log_on(gw.port, "CLIENT1")
         await trader.order("B1", "buy", 10, "ACME", "10.00")
         assert (await trader.er("0"))[11] == "B1"

@@ -1,10 +1,13 @@
 """Engine events -> FIX 4.4 messages for the sessions that own the orders.
 
-One `ReportWriter.write_command(events)` call turns the events of one engine
-command into the messages they announce (an ExecutionReport per order side, an
-OrderCancelReject, an OrderMassCancelReport) and sends them through the owning
-session, which stores them before they go out. ExecIDs come from the event's
-engine sequence number, so they are unique across restarts.
+`ReportWriter.on_events`, the first stage of the event stream
+(event_stream.py), turns the events of one engine command into the messages
+they announce (an ExecutionReport per order side, an OrderCancelReject, an
+OrderMassCancelReport) and sends them through the owning session, which stores
+them before they go out; it hands forward, in the read's `Batch`, the sessions
+it gave output to and the ExecutionReports as framed (for drop copy). ExecIDs
+come from the event's engine sequence number, so they are unique across
+restarts.
 
 Only FIX 4.4 values go out (QuickFIX with its default validation refuses
 anything else): a stop waiting for its trigger is New (39=0), its trigger is a
@@ -23,6 +26,7 @@ from engine.types import (
     Accepted,
     Cancelled,
     CancelRejected,
+    Command,
     Event,
     Expired,
     MassCancelReport,
@@ -34,6 +38,7 @@ from engine.types import (
     Trade,
     Triggered,
 )
+from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.prices import PriceScale
 from fix_gateway.codec import FieldValue, render
 from fix_gateway.session.session import Session
@@ -88,13 +93,12 @@ def transact_time(ts: int) -> bytes:
 class ReportWriter:
     def __init__(
         self, sessions: Callable[[str], Session | None], scales: dict[str, PriceScale],
+        batch: Batch | None = None,
     ) -> None:
         self._session = sessions
         self.scales = scales
-        self.touched: set[Session] = set()  # sessions with new output this batch
-        # Drop copy: called with (session, body, framed report, now) for every
-        # ExecutionReport sent.
-        self.copier: Callable[[Session, bytes, bytes, float], None] | None = None
+        self.batch = batch if batch is not None else Batch()
+        self._out = self.batch.sessions  # the batch's sessions with new output
         # OrderCancelRejects sent without an engine event (CxlRejReason 99), by session.
         self.boundary_cancel_rejects: dict[str, int] = {}
         self._handlers: dict[type, Callable[[Event, float], None]] = {
@@ -113,7 +117,7 @@ class ReportWriter:
     def write(self, event: Event, now: float) -> None:
         self._handlers[type(event)](event, now)
 
-    def write_command(self, events: list[Event], now: float) -> None:
+    def on_events(self, command: Command, events: list[Event], now: float) -> None:
         """The reports of one command's events (see the module docstring)."""
         handlers = self._handlers
         if len(events) == 1:  # the everyday resting order: nothing to hold back
@@ -293,18 +297,20 @@ class ReportWriter:
             b"58=%b\x01" % text.encode("latin-1") if text else tail,
         )
         raw = session.send_rendered(ER, body, now)
-        self.touched.add(session)
-        if self.copier is not None:
-            self.copier(session, body, raw, now)
+        self._out.add(session)
+        reports = self.batch.reports
+        if reports is not None:
+            reports.append((session, body, raw))
 
     def _send(
         self, session: Session, msg_type: bytes, body: list[tuple[int, FieldValue]], now: float
     ) -> None:
         rendered = render(body)
         raw = session.send_rendered(msg_type, rendered, now)
-        self.touched.add(session)
-        if msg_type == ER and self.copier is not None:
-            self.copier(session, rendered, raw, now)
+        self._out.add(session)
+        reports = self.batch.reports
+        if msg_type == ER and reports is not None:
+            reports.append((session, rendered, raw))
 
 
 def ended_unfilled(events: list[Event]) -> set[int]:

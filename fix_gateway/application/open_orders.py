@@ -5,9 +5,9 @@ or a waiting stop): every event that carries an order snapshot (Accepted,
 Trade, Cancelled, Replaced, Expired, Triggered) adds the order when it has
 quantity left and removes it otherwise, so the count is exact whatever ended
 the order. It starts from the engine's state after recovery, then follows the
-stream as an `OrderEntry` observer. A NewOrderSingle that would take a session
-past its limit becomes an ExecutionReport reject (150=8, 39=8, 103=3 "order
-exceeds limit") with a Text saying so.
+stream as an observer of `OrderEntry.stream`. A NewOrderSingle that would take
+a session past its limit becomes an ExecutionReport reject (150=8, 39=8, 103=3
+"order exceeds limit") with a Text saying so.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class OpenOrders:
     @classmethod
     def install(cls, order_entry: OrderEntry) -> OpenOrders:
         counter = cls(order_entry.engine)
-        order_entry.observers.append(counter.observe)
+        order_entry.stream.observers.append(counter.observe)
         order_entry.order_checks.append(counter.check)
         return counter
 

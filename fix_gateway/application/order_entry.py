@@ -4,8 +4,9 @@
 NewOrderSingle, OrderCancelRequest, OrderCancelReplaceRequest,
 OrderStatusRequest and OrderMassCancelRequest it builds one engine command
 (or a `RejectOrder` when the order is refused at the FIX boundary, e.g. a
-price off tick), journals it, runs it through the engine and writes the
-resulting reports to the sessions that own the orders. The gateway then
+price off tick), journals it, runs it through the engine and publishes the
+command and its events on the event stream (event_stream.py), whose first
+stage writes the reports to the sessions that own the orders. The gateway then
 flushes the journal, then the session stores, then writes to sockets.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal, Entry
@@ -39,8 +41,10 @@ from engine.types import (
     Side,
     TimeInForce,
 )
+from fix_gateway.application.event_stream import Batch, EventStream
 from fix_gateway.application.execution_reports import (
     CANCEL_REJECT,
+    ER,
     MASS_CANCEL_REPORT,
     ReportWriter,
     report_signature,
@@ -63,7 +67,6 @@ _MASS_SCOPES = {b"1": MassCancelScope.SYMBOL, b"7": MassCancelScope.ALL}
 _QTY_RANGE_TEXT = f"OrderQty(38) is outside the venue's range (at most {MAX_ORDER_QTY:,})"
 
 
-EventObserver = Callable[[Command, list[Event], float], None]
 # A pre-trade check on a NewOrderSingle that became a NewOrder: raises
 # BoundaryReject to refuse it (e.g. MaxOpenOrders, open_orders.py).
 OrderCheck = Callable[[Session, NewOrder], None]
@@ -85,18 +88,18 @@ class OrderEntry:
         journal: CommandJournal,
         instruments: Iterable[Instrument],
         sessions: Callable[[str], Session | None],
+        batch: Batch | None = None,
     ) -> None:
         self.engine = engine
         self.journal = journal
         self.instruments = {i.symbol: i for i in instruments}
         self.scales: dict[str, PriceScale] = scales_for(self.instruments)
-        self.reports = ReportWriter(sessions, self.scales)
-        # Consumers of the one event stream (surveillance, metrics, ...): called
-        # with (command, events, now) after each command; they must be cheap
-        # (append to a buffer, bump a counter) because they run on the hot path.
-        self.observers: list[EventObserver] = []
-        # Drop copy of reports re-sent by recovery: (session, body, raw, now).
-        self.restore_copy: Callable[[Session, bytes, bytes, float], None] | None = None
+        self.batch = batch if batch is not None else Batch()
+        self.reports = ReportWriter(sessions, self.scales, self.batch)
+        # Every command's events go here; a FIX order is answered by its reports,
+        # so they are the first stage. The venue subscribes the rest (server.py).
+        self.stream = EventStream()
+        self.stream.stages.append(self.reports.on_events)
         self.order_checks: list[OrderCheck] = []
         self._handlers: dict[bytes, Callable[[Session, Message, float], None]] = {
             b"D": self._new_order,
@@ -116,17 +119,10 @@ class OrderEntry:
         handler(session, msg, now)
 
     def submit(self, command: Command, now: float) -> list[Event]:
-        """Journal a command, run it, write its reports."""
+        """Journal a command, run it, publish its events (its reports first)."""
         self.journal.append(command)
         events = self.engine.process(command)
-        self.reports.write_command(events, now)
-        try:
-            for observer in self.observers:
-                observer(command, events, now)
-        except Exception:
-            # Metrics and analytics watch the stream; they must never stop trading
-            # after the command is journaled and answered.
-            log.exception("event=observer_error command=%r", command)
+        self.stream.publish(command, events, now)
         return events
 
     def advance_time(self, now: float) -> None:
@@ -329,25 +325,28 @@ class OrderEntry:
         uncommitted batch each session's reports were written by one write
         (all or nothing): if a session's store lacks its first report of that
         batch, all of that session's reports of the batch are stored now, and
-        its client gets them by ResendRequest when it logs on.
+        its client gets them by ResendRequest when it logs on. The ExecutionReports
+        stored again are handed forward in the batch, like any others, for the
+        drop-copy stage (which copies those its stream lacks).
         """
         replayed = 0
-        pending: list[list[Event]] = []  # per command: reports are written per command
+        pending: list[_Replayed] = []  # per command: reports are written per command
         for entry in entries:
             events = self.engine.process(entry.command)
             replayed += 1
             if not entry.committed:
-                pending.append(events)
+                pending.append(_Replayed(entry.command, events))
         if pending:
             self._restore_lost_reports(pending, now)
         return replayed
 
-    def _restore_lost_reports(self, batch: list[list[Event]], now: float) -> None:
+    def _restore_lost_reports(self, batch: list[_Replayed], now: float) -> None:
         # Render the batch's reports without sending, to see what each session should hold.
         capture = _CapturingSessions()
         probe = ReportWriter(capture.get, self.scales)
-        for events in batch:
-            probe.write_command(events, now)
+        for replayed in batch:
+            probe.on_events(replayed.command, replayed.events, now)
+        reports = self.batch.reports
         for name, bodies in capture.sent.items():
             session = self.reports.session_named(name)
             if session is None or _store_has(session, bodies[0]):
@@ -355,8 +354,16 @@ class OrderEntry:
             log.warning("event=recovered_reports session=%s count=%d", name, len(bodies))
             for msg_type, body in bodies:
                 raw = session.send_rendered(msg_type, body, now)
-                if msg_type == b"8" and self.restore_copy is not None:
-                    self.restore_copy(session, body, raw, now)
+                if msg_type == ER and reports is not None:
+                    reports.append((session, body, raw))
+
+
+@dataclass(frozen=True, slots=True)
+class _Replayed:
+    """A command replayed from the journal and its events."""
+
+    command: Command
+    events: list[Event]
 
 
 def _text(msg: Message, tag: int) -> str:

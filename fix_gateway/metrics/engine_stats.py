@@ -1,4 +1,4 @@
-"""Counts taken from the engine's event stream (an `OrderEntry.observers` hook).
+"""Counts taken from the engine's event stream (an `EventStream` observer).
 
 Runs once per engine command on the event-loop thread, so it only bumps
 dict entries; the collector turns them into metric families at scrape time.

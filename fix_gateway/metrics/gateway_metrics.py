@@ -30,11 +30,9 @@ log = logging.getLogger("fixgw.metrics")
 class GatewayMetrics:
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
-        self.engine_stats = EngineStats()
+        self.engine_stats = EngineStats()  # an event-stream observer: the gateway subscribes it
         self.order_latency: dict[str, BucketHistogram] = {}  # MsgType -> ack latency
         self.store_flush = BucketHistogram()
-        if gateway.order_entry is not None:
-            gateway.order_entry.observers.append(self.engine_stats.observe)
         # Our own registry, not the process-global one: two gateways in one
         # process (tests) each export only their own state.
         self.registry = CollectorRegistry(auto_describe=False)
