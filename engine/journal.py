@@ -10,7 +10,7 @@ deterministic and every command carries its own time.
 After the session stores of a batch are flushed the gateway appends a commit
 mark (`mark_committed()`): commands after the last mark belong to a batch
 whose ExecutionReports may not all have reached the session stores, which
-recovery checks (see `Recovery` in fix_gateway.application.order_entry).
+recovery checks (see `OrderEntry.recover` in fix_gateway.application.order_entry).
 """
 
 from __future__ import annotations

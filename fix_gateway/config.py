@@ -145,7 +145,7 @@ class ServerSettings(_Strict):
 
 
 class MetricsSettings(_Strict):
-    """Prometheus /metrics and /healthz over HTTP (README: "Metrics and health")."""
+    """Prometheus /metrics and /healthz over HTTP (docs/operations.md, "Metrics and health")."""
 
     enabled: bool = Field(True, description="serve /metrics and /healthz, count per batch")
     host: str = "127.0.0.1"
@@ -153,7 +153,7 @@ class MetricsSettings(_Strict):
 
 
 class LoggingSettings(_Strict):
-    """Event logs and per-session FIX message logs (README: "Logs")."""
+    """Event logs and per-session FIX message logs (docs/operations.md, "Logs")."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
         None, description="defaults to the top-level log_level (kept for older configs)")

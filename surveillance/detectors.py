@@ -7,7 +7,7 @@ one sort and searchsorted for per-symbol price paths -- run by `ops` (MLX or
 NumPy). A detector first builds its arrays (`Pending.arrays`; lazy on MLX),
 `run_detectors` evaluates every detector's arrays in one `ops.eval`, and only
 then does each read its flagged cells back to make `Alert`s. The definitions,
-parameters and defaults are in README.md ("Surveillance").
+parameters and defaults are in docs/surveillance.md.
 """
 
 from __future__ import annotations
