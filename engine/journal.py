@@ -94,7 +94,7 @@ def decode_command(values: tuple[Any, ...]) -> Command:
     fields = list(values[1:])
     for index, enum in _ENUMS[cls]:
         fields[index] = enum(fields[index])
-    return cls(*fields)  # type: ignore[return-value]
+    return cls(*fields)
 
 
 class Entry(NamedTuple):

@@ -90,7 +90,7 @@ class ProcessEvaluator:
             raise RuntimeError("surveillance worker process lost") from exc
         if isinstance(reply, Exception):
             raise reply
-        return reply  # type: ignore[no-any-return]
+        return reply
 
     def close(self) -> None:
         """Close the pipe (the child exits) and reap the child."""
