@@ -531,11 +531,11 @@ class MessageTemplate:
         parts: list[bytes] = []
         slots: list[int] = []
         for tag, value in spec:
-            if value is bytes or value is int:
+            if isinstance(value, type):  # a slot: bytes or int, filled in by encode
                 parts.append(tag_prefix(tag) + (b"%d" if value is int else b"%b") + SOH)
                 slots.append(tag)
             else:
-                literal = as_bytes(value)  # type: ignore[arg-type]
+                literal = as_bytes(value)
                 parts.append(tag_prefix(tag) + literal.replace(b"%", b"%%") + SOH)
         self._format = b"".join(parts)
         self._begin = b"8=%b\x019=" % begin_string
