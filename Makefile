@@ -27,10 +27,10 @@ run: $(STAMP)
 acceptance: $(STAMP)
 	$(BIN)/fixgw serve --config examples/acceptance.toml
 
-## Run the whole test suite on the compiled build, then the sans-I/O, property and
+## Lint, then run the whole test suite on the compiled build, then the sans-I/O, property and
 ## differential tests on the pure-Python modules (installs QuickFIX and Mosquitto for
 ## the tests that use them, where it can).
-test: $(STAMP) check-compiled interop-deps
+test: lint check-compiled interop-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-pure
 
@@ -47,8 +47,11 @@ check-compiled: $(STAMP)
 	  $(BIN)/python -c 'import fix_gateway.codec as c, engine as e, sys; sys.exit(0 if c.COMPILED and e.compiled_engine() else "compiled codec or engine not built (C compiler present): see the pip install -e output, or set FIXGW_PURE=1")'; \
 	fi
 
+## ruff, then mypy over the packages (configured in pyproject.toml: strict on the
+## engine and the wire and session layer).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	$(BIN)/python bench/codec_throughput.py
@@ -58,6 +61,6 @@ interop-deps:
 	@sh scripts/ensure-test-deps.sh
 
 clean:
-	rm -rf $(VENV) var .pytest_cache build
+	rm -rf $(VENV) var .pytest_cache .mypy_cache build
 	find fix_gateway engine session_store drop_copy surveillance \
 	  \( -name '*.so' -o -name '*.pyd' \) -delete

@@ -524,7 +524,7 @@ def make_streams(workdir: Path, tag: str, sessions: list[str], total: int,
 # --- a Python fallback client (used only when no C compiler is found) --------------------
 
 
-def python_client(host: str, port: int, mode: str, window: int, streams: list[Stream],
+def python_client(host: str, port: int, mode: str, window: int, streams: list[Stream],  # noqa: C901
                   rate: float, timeout: float) -> dict:
     """The same protocol as load_client.c, in Python (a few us per message of its own)."""
     from fix_gateway.utc_time import format_timestamp
@@ -871,7 +871,7 @@ def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | N
     print(f"  ({cpu})", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:  # noqa: C901
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short run (~15 s)")
     ap.add_argument("--fsync", choices=["batch", "interval", "none"], default="interval")

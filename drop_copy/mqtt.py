@@ -214,7 +214,7 @@ class Publisher:
     async def _serve_replays(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             try:
-                begin, end, reply_to = self._replay_request(bytes(message.payload))  # type: ignore[arg-type]
+                begin, end, reply_to = self._replay_request(bytes(message.payload))
             except (ValueError, KeyError, TypeError, OverflowError) as exc:
                 log.warning("event=mqtt_bad_replay_request error=%r", str(exc))
                 continue

@@ -62,7 +62,7 @@ class StreamReader(StoreReader):
         """The last committed sequence number (0 when empty)."""
         return self.last_seq()
 
-    def read(self, begin: int, limit: int = 1000) -> list[tuple[int, bytes]]:  # type: ignore[override]
+    def read(self, begin: int, limit: int = 1000) -> list[tuple[int, bytes]]:
         """Up to `limit` entries from sequence number `begin` on."""
         return super().read(max(begin, 1) - 1, limit)
 

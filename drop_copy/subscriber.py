@@ -103,7 +103,7 @@ async def _consume(
         except TimeoutError:
             message = None
         if message is not None:
-            payload = bytes(message.payload)  # type: ignore[arg-type]
+            payload = bytes(message.payload)
             if message.topic.matches(status):
                 tracker.saw_head(int(json.loads(payload)["head"]))
             else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from sortedcontainers import SortedList
 
 from engine.types import OrderState, OrdStatus, OrdType, Side, TimeInForce
 

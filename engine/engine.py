@@ -184,7 +184,7 @@ def iceberg_error(qty: int, max_floor: int, max_slices: int) -> str | None:
     return None
 
 
-def new_order_error(
+def new_order_error(  # noqa: C901
     cmd: NewOrder, instrument: Instrument | None, used_cl_ord_ids: Container[str],
     max_slices: int = MAX_ICEBERG_SLICES,
 ) -> tuple[int, str] | None:
@@ -788,7 +788,7 @@ class MatchingEngine:
 
     # --- matching ----------------------------------------------------------------------
 
-    def _execute(
+    def _execute(  # noqa: C901
         self, order: Order, book: OrderBook, ts: int, events: list[Event], entry: bool
     ) -> tuple[int, int] | None:
         """Match `order` (not in the book) against the other side, then rest or cancel

@@ -45,7 +45,7 @@ from session_store.files import fsync_dir
 
 _HEADER = struct.Struct("<II")
 _COMMIT = 0  # type code of a commit mark
-_TYPES: tuple[type[NamedTuple], ...] = (
+_TYPES: tuple[type[Command], ...] = (
     NewOrder, CancelOrder, ReplaceOrder, OrderStatusRequest, MassCancel, RejectOrder, AdvanceTime,
 )  # fmt: skip
 _CODE = {cls: code for code, cls in enumerate(_TYPES, start=1)}
@@ -90,11 +90,11 @@ def _records(data: bytes, path: Path) -> Iterator[tuple[int, tuple[Any, ...]]]:
 
 
 def decode_command(values: tuple[Any, ...]) -> Command:
-    cls = _TYPES[values[0] - 1]
+    cls: type[Command] = _TYPES[values[0] - 1]
     fields = list(values[1:])
     for index, enum in _ENUMS[cls]:
         fields[index] = enum(fields[index])
-    return cls(*fields)  # type: ignore[return-value]
+    return cls(*fields)
 
 
 class Entry(NamedTuple):

@@ -116,6 +116,16 @@ class RefOrder:
     def is_live(self) -> bool:
         return self.status in LIVE
 
+    def limit(self) -> int:
+        """The price of an order on the book: only priced orders rest."""
+        assert self.price is not None, "a resting order has a price"
+        return self.price
+
+    def trigger(self) -> int:
+        """The stop price of a waiting stop order."""
+        assert self.stop_price is not None, "a stop order has a stop price"
+        return self.stop_price
+
     def new_slice(self) -> int:
         if self.max_floor > 0:
             return min(self.max_floor, self.leaves_qty)
@@ -133,7 +143,8 @@ class ReferenceBook:
         shown: dict[int, int] = {}
         for order in self._engine.resting:
             if order.symbol == self.symbol and order.side == side:
-                shown[order.price] = shown.get(order.price, 0) + order.displayed
+                price = order.limit()
+                shown[price] = shown.get(price, 0) + order.displayed
         return sorted(shown.items(), reverse=side == Side.BUY)
 
     def best_bid(self) -> tuple[int, int] | None:
@@ -252,7 +263,7 @@ class ReferenceEngine:
     def levels_record(
         orders: list[RefOrder], best_first_prices_descending: bool
     ) -> list[dict[str, Any]]:
-        prices = sorted({o.price for o in orders}, reverse=best_first_prices_descending)
+        prices = sorted({o.limit() for o in orders}, reverse=best_first_prices_descending)
         levels = []
         for price in prices:
             queue = sorted((o for o in orders if o.price == price), key=lambda o: o.arrival)
@@ -449,7 +460,11 @@ class ReferenceEngine:
         if self.next_end_of_day is None:
             self.next_end_of_day = first_end_of_day_after(ts, self.end_of_day)
         live = self.resting + self.stops
-        due = [o for o in live if o.tif == TimeInForce.GTD and o.expire_time <= ts]
+        due = [
+            o
+            for o in live
+            if o.tif == TimeInForce.GTD and o.expire_time is not None and o.expire_time <= ts
+        ]
         if ts >= self.next_end_of_day:
             due += [o for o in live if o.tif == TimeInForce.DAY]
             self.next_end_of_day = first_end_of_day_after(ts, self.end_of_day)
@@ -468,8 +483,8 @@ class ReferenceEngine:
         if last is None:
             return False
         if order.side == Side.BUY:
-            return last >= order.stop_price
-        return last <= order.stop_price
+            return last >= order.trigger()
+        return last <= order.trigger()
 
     def run_incoming(
         self, queue: list[RefOrder], ts: int, already_fired: bool, entry: bool = True
@@ -490,8 +505,8 @@ class ReferenceEngine:
                     for s in self.stops
                     if s.symbol == order.symbol
                     and (
-                        (s.side == Side.BUY and s.stop_price <= high)
-                        or (s.side == Side.SELL and s.stop_price >= low)
+                        (s.side == Side.BUY and s.trigger() <= high)
+                        or (s.side == Side.SELL and s.trigger() >= low)
                     )
                 ]
                 newly.sort(key=lambda o: o.order_id)
@@ -512,13 +527,15 @@ class ReferenceEngine:
         candidates = [
             o
             for o in self.resting
-            if o.symbol == order.symbol and o.side != order.side and self.acceptable(order, o.price)
+            if o.symbol == order.symbol
+            and o.side != order.side
+            and self.acceptable(order, o.limit())
         ]
         if not candidates:
             return None
         if order.side == Side.BUY:
-            return min(candidates, key=lambda o: (o.price, o.arrival))
-        return min(candidates, key=lambda o: (-o.price, o.arrival))
+            return min(candidates, key=lambda o: (o.limit(), o.arrival))
+        return min(candidates, key=lambda o: (-o.limit(), o.arrival))
 
     def fillable_now(self, order: RefOrder) -> int:
         """What would fill if `order` matched now, found by matching a copy."""
@@ -550,7 +567,7 @@ class ReferenceEngine:
                     stopped_by_stp = True
                     break
                 continue
-            price = resting.price
+            price = resting.limit()
             qty = min(order.leaves_qty, resting.displayed)
             for side in (resting, order):
                 side.leaves_qty -= qty

@@ -236,7 +236,7 @@ def _side(text: str) -> str:
     return side
 
 
-def parse_command(line: str, now: float | None = None) -> Command | None:
+def parse_command(line: str, now: float | None = None) -> Command | None:  # noqa: C901
     """One command line -> a command; None for a blank or comment line."""
     line = line.split("#", 1)[0].strip()
     if not line:
@@ -842,7 +842,7 @@ class FixClient:
             return ended
         return EXIT_BAD_COMMAND if self.bad_commands else EXIT_OK
 
-    def _loop(self, queue: deque[str], stdin: TextIO | None) -> int:
+    def _loop(self, queue: deque[str], stdin: TextIO | None) -> int:  # noqa: C901
         sock = self.sock
         assert sock is not None
         selector = selectors.DefaultSelector()

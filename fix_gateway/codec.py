@@ -49,7 +49,7 @@ from fix_gateway.codec_pure import (  # noqa: E402
 try:
     from fix_gateway import codec_c
 except ImportError:  # not built: no C compiler, or FIXGW_PURE=1 at build time
-    codec_c = None  # type: ignore[assignment]
+    codec_c = None
 
 COMPILED = codec_c is not None and not fixgw_pure()
 if COMPILED:

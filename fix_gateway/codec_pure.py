@@ -130,7 +130,7 @@ class Message:
     def get(self, tag: int, default: bytes | None = None) -> bytes | None:
         pos = self._pos
         if pos is None:
-            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+            pos = self._pos = positions(self.tags)
         i = pos.get(tag)
         return default if i is None else self.values[i]
 
@@ -138,14 +138,14 @@ class Message:
         """The values of `tags` (first occurrences; None where absent), in one call."""
         pos = self._pos
         if pos is None:
-            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+            pos = self._pos = positions(self.tags)
         values = self.values
         return [None if (i := pos.get(tag)) is None else values[i] for tag in tags]
 
     def __contains__(self, tag: int) -> bool:
         pos = self._pos
         if pos is None:
-            pos = self._pos = positions(self.tags)  # type: ignore[arg-type]
+            pos = self._pos = positions(self.tags)
         return tag in pos
 
     def get_all(self, tag: int) -> list[bytes]:
@@ -474,7 +474,7 @@ def render(fields: Iterable[tuple[int, FieldValue]]) -> bytes:
         if value.__class__ is not bytes:
             value = as_bytes(value)
         out.append(prefix)
-        out.append(value)  # type: ignore[arg-type]
+        out.append(value)
         out.append(SOH)
     return b"".join(out)
 
@@ -531,11 +531,11 @@ class MessageTemplate:
         parts: list[bytes] = []
         slots: list[int] = []
         for tag, value in spec:
-            if value is bytes or value is int:
+            if isinstance(value, type):  # a slot: bytes or int, filled in by encode
                 parts.append(tag_prefix(tag) + (b"%d" if value is int else b"%b") + SOH)
                 slots.append(tag)
             else:
-                literal = as_bytes(value)  # type: ignore[arg-type]
+                literal = as_bytes(value)
                 parts.append(tag_prefix(tag) + literal.replace(b"%", b"%%") + SOH)
         self._format = b"".join(parts)
         self._begin = b"8=%b\x019=" % begin_string

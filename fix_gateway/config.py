@@ -468,7 +468,7 @@ def load_settings(path: str | Path | None = None) -> GatewaySettings:
 
     class _FromFile(GatewaySettings):
         @classmethod
-        def settings_customise_sources(  # type: ignore[override]
+        def settings_customise_sources(
             cls, settings_cls: type[BaseSettings], init_settings: Any, env_settings: Any,
             dotenv_settings: Any, file_secret_settings: Any,
         ) -> tuple[Any, ...]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from fix_gateway.codec import Message, int_in_reach, parse_uint
@@ -39,7 +40,21 @@ FIRST_USER_DEFINED_TAG = 5000
 
 # Problems decided by the tag sequence alone, reported before any value problem.
 _STRUCTURAL = frozenset((TAG_OUT_OF_ORDER, TAG_REPEATED, INVALID_MSG_TYPE, REQUIRED_TAG_MISSING))
-_FULL = object()  # plan marker: this shape needs the full validation every time
+
+
+class _Full(Enum):
+    """The plan marker: this shape needs the full validation every time."""
+
+    FULL = 0
+
+
+# One field's checks in a plan: (index, tag, type check, enum values, multiple-valued,
+# problem that does not depend on the value).
+_FieldCheck = tuple[
+    int, int, "Callable[[bytes], bool] | None", "frozenset[bytes] | None", bool, "Problem | None"
+]
+# (problem that needs no value, value checks without empty values, every field's checks)
+_Plan = tuple["Problem | None", tuple[_FieldCheck, ...], tuple[_FieldCheck, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +219,7 @@ class Dictionary:
         self._int_shapes = {
             tag: _INT_SHAPES[f.type] for tag, f in fields.items() if f.type in _INT_SHAPES
         }
-        self._plans: dict[ValidationPolicy, dict[tuple[bytes, Sequence[int]], object]] = {}
+        self._plans: dict[ValidationPolicy, dict[tuple[bytes, Sequence[int]], _Plan | _Full]] = {}
         self._enums = {
             tag: (f.enums, f.type == "MULTIPLEVALUESTRING")
             for tag, f in fields.items()
@@ -277,9 +292,9 @@ class Dictionary:
             if len(plans) >= 4096:
                 plans.clear()
             plans[key] = plan
-        if plan is _FULL:
+        if plan is _Full.FULL:
             return self._validate_full(msg, policy)
-        first, typed, every = plan  # type: ignore[misc]
+        first, typed, every = plan
         if first is not None:
             return first
         values = msg.values
@@ -312,8 +327,8 @@ class Dictionary:
                            "Value is incorrect (out of range) for this tag")
         return Problem(INCORRECT_DATA_FORMAT, tag, "Incorrect data format for value")
 
-    def _make_plan(self, msg: Message, policy: ValidationPolicy) -> object:
-        """(problem that needs no value, value checks) for a tag sequence, or _FULL."""
+    def _make_plan(self, msg: Message, policy: ValidationPolicy) -> _Plan | _Full:
+        """(problem that needs no value, value checks) for a tag sequence, or _Full.FULL."""
         tags = msg.tags
         msg_type = msg.values[2]
         mdef = self.messages.get(msg_type)
@@ -321,7 +336,7 @@ class Dictionary:
             tag in mdef.body.groups or tag in self.header.groups or tag in self.trailer.groups
             for tag in tags
         ):
-            return _FULL
+            return _Full.FULL
         # Run the full validation on a stand-in whose values are all valid-looking
         # placeholders, to learn the value-independent outcome for this shape.
         stand_in = [*msg.values[:3], *([b"\x00"] * (len(tags) - 3))]

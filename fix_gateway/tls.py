@@ -31,8 +31,9 @@ def server_context(settings: TlsSettings) -> ssl.SSLContext:
 def peer_subject(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str:
     """The client certificate's commonName, for the connect log line ('-' if none)."""
     cert = ssl_object.getpeercert() if ssl_object is not None else None
-    for rdn in (cert or {}).get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                return str(value)
+    subject = cert.get("subject", ()) if cert else ()
+    for rdn in subject:  # ((("countryName", "GB"),), (("commonName", "x"),), ...)
+        for pair in rdn:
+            if isinstance(pair, tuple) and pair[0] == "commonName":
+                return str(pair[1])
     return "-"

@@ -10,6 +10,8 @@ from __future__ import annotations
 import calendar
 import re
 import time
+from enum import Enum
+from typing import Final
 
 _cached_second = -1
 _cached_text = b""
@@ -47,10 +49,16 @@ def parse_timestamp(text: bytes) -> float | None:
         if len(_SECONDS) >= 4096:
             _SECONDS.clear()
         _SECONDS[head] = seconds
-    return None if seconds is None else seconds + fraction  # type: ignore[operator]
+    return None if seconds is None else seconds + fraction
 
 
-_UNSEEN = object()
+class _Unseen(Enum):
+    """The cache's marker for a date and time not parsed yet (None is 'invalid')."""
+
+    UNSEEN = 0
+
+
+_UNSEEN: Final = _Unseen.UNSEEN
 _SECONDS: dict[bytes, float | None] = {}
 
 

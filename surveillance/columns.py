@@ -58,7 +58,7 @@ class Batch(NamedTuple):
         return int(self.cols.shape[1])
 
     @classmethod
-    def from_rows(cls, rows: array | np.ndarray, accounts: list[str],
+    def from_rows(cls, rows: array[int] | np.ndarray, accounts: list[str],
                   symbols: list[str]) -> Batch:
         flat = np.frombuffer(rows, dtype=np.int64) if isinstance(rows, array) else rows
         return cls(np.ascontiguousarray(flat.reshape(-1, NCOL).T), accounts, symbols)
@@ -145,7 +145,7 @@ class EventColumns:
         rows = self._rows
         del rows[len(rows) - len(rows) % NCOL:]
 
-    def take(self) -> tuple[array, list[str], list[str]]:
+    def take(self) -> tuple[array[int], list[str], list[str]]:
         """Hand over the rows so far (O(1)); convert them with `Batch.from_rows`."""
         rows, self._rows = self._rows, array("q")
         return rows, self.accounts.names[:], self.symbols.names[:]

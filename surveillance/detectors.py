@@ -79,6 +79,17 @@ class Rows:
     """Some rows' columns on the backend (e.g. the trades), selected on the host:
     MLX has no data-dependent shapes, so masks are compacted with NumPy first."""
 
+    # The columns a selection can hold; each instance has those named when it is made.
+    ts: Array
+    sec: Array
+    acct: Array
+    acct2: Array
+    sym: Array
+    side: Array
+    price: Array
+    qty: Array
+    oid: Array
+
     def __init__(self, ops: Ops, cols: np.ndarray, rows: np.ndarray, sec: np.ndarray,
                  narrow: set[str], names: tuple[str, ...]) -> None:
         self.n = len(rows)

@@ -79,7 +79,7 @@ class Evaluator:
         self._horizon = horizon_ns(settings)
         self._keep = max(self._horizon, settings.retention_s * SECOND)
 
-    def analyse(self, rows: array | bytes, accounts: list[str],
+    def analyse(self, rows: array[int] | bytes, accounts: list[str],
                 symbols: list[str]) -> tuple[list[Alert], int | None]:
         """Add the new rows; return the alerts they may have created, and the time (ns)
         before which no later call reports an alert (the sink may forget those)."""

@@ -14,11 +14,12 @@ use as few as they can: dense grids, cumulative sums and shifts instead.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 Array = Any  # an mlx.core.array or a numpy.ndarray
+Side = Literal["left", "right"]  # searchsorted: the first or the last fitting place
 
 
 class NumpyOps:
@@ -58,7 +59,7 @@ class NumpyOps:
         """out[i] = min(x[i:])."""
         return np.minimum.accumulate(x[::-1])[::-1]
 
-    def searchsorted(self, sorted_keys: Array, values: Array, side: str) -> Array:
+    def searchsorted(self, sorted_keys: Array, values: Array, side: Side) -> Array:
         return np.searchsorted(sorted_keys, values, side=side).astype(np.int32)
 
 
@@ -99,7 +100,7 @@ class MlxOps:
     def suffix_min(self, x: Array) -> Array:
         return self.mx.cummin(x, reverse=True)
 
-    def searchsorted(self, sorted_keys: Array, values: Array, side: str) -> Array:
+    def searchsorted(self, sorted_keys: Array, values: Array, side: Side) -> Array:
         return self.mx.searchsorted(sorted_keys, values, side=side).astype(self.mx.int32)
 
 

@@ -17,16 +17,22 @@ from typing import NamedTuple
 
 from engine import MatchingEngine
 from engine.types import (
+    Accepted,
     Cancelled,
     CancelOrder,
     Command,
     Event,
+    Expired,
     Instrument,
     NewOrder,
+    OrderState,
     OrdType,
+    Replaced,
     Side,
+    StatusReport,
     TimeInForce,
     Trade,
+    Triggered,
 )
 from surveillance.columns import Batch, EventColumns
 
@@ -34,6 +40,21 @@ SECOND = 10**9
 FAIR = 10_000  # ticks: 100.00 at a 0.01 tick
 START = int(datetime(2026, 1, 15, 20, 30, tzinfo=UTC).timestamp()) * SECOND
 CLOSE = int(datetime(2026, 1, 15, 21, 0, tzinfo=UTC).timestamp()) * SECOND  # the default close
+
+# The events that carry the order they concern.
+_WITH_ORDER = (Accepted, Cancelled, Replaced, Expired, Triggered, StatusReport)
+
+
+def _order_of(event: Event) -> OrderState | None:
+    """The order an event concerns, where it carries one."""
+    return event.order if isinstance(event, _WITH_ORDER) else None
+
+
+def _first_order(events: list[Event]) -> OrderState:
+    """The order of a command's first event (a new order's Accepted)."""
+    order = _order_of(events[0])
+    assert order is not None, f"no order in {events[0]!r}"
+    return order
 
 
 class Planted(NamedTuple):
@@ -106,8 +127,8 @@ class Scenario:
         events = self.send(NewOrder(self.now, session or f"S-{account}", account, cl, symbol,
                                     side, OrdType.LIMIT, qty, price, None, tif))
         if tif == TimeInForce.GTC and any(
-                e.order.leaves_qty for e in events if hasattr(e, "order")
-                and getattr(e.order, "cl_ord_id", None) == cl and e.order.status in (0, 1)):
+                o.leaves_qty for o in map(_order_of, events)
+                if o is not None and o.cl_ord_id == cl and o.status in (0, 1)):
             self._orders[cl] = (account, symbol, side)
             self._open.setdefault(account, _Open()).add(cl)
         return events
@@ -187,7 +208,7 @@ class Scenario:
         assert filled, "no bid for the spoofer's sell"
         self.now += SECOND
         for events in layers:
-            self.cancel(events[0].order.cl_ord_id)  # type: ignore[union-attr]
+            self.cancel(_first_order(events).cl_ord_id)
         self.planted.append(Planted("spoofing", "SPOOFER", symbol, t))
 
     def plant_ignition(self, symbol: str = "IGNSYM") -> None:
@@ -214,7 +235,7 @@ class Scenario:
         account with no history at all is judged by max_per_second alone)."""
         events = self.order(account, symbol, Side.BUY, 1, FAIR - 50)
         self.now += SECOND // 10
-        self.cancel(events[0].order.cl_ord_id)  # type: ignore[union-attr]
+        self.cancel(_first_order(events).cl_ord_id)
 
     def plant_burst(self, symbol: str) -> None:
         """300 orders and cancels far from the market within one second (quote
@@ -224,7 +245,7 @@ class Scenario:
         for _ in range(150):
             events = self.order("STUFFER", symbol, Side.BUY, 1, FAIR - 50)
             self.now += step
-            self.cancel(events[0].order.cl_ord_id)  # type: ignore[union-attr]
+            self.cancel(_first_order(events).cl_ord_id)
             self.now += step
         self.planted.append(Planted("message_burst", "STUFFER", None, t))
         self.planted.append(Planted("order_to_trade", "STUFFER", symbol, t))
@@ -235,7 +256,7 @@ class Scenario:
         for i in range(125):
             events = self.order("OTR1", symbol, Side.SELL, 10, FAIR + 30 + i % 5)
             self.now += SECOND // 5
-            self.cancel(events[0].order.cl_ord_id)  # type: ignore[union-attr]
+            self.cancel(_first_order(events).cl_ord_id)
             self.now += SECOND // 5
         self.planted.append(Planted("order_to_trade", "OTR1", symbol, t))
 

@@ -72,7 +72,7 @@ class ProcessEvaluator:
         self._conn = parent
         self._sent_accounts = self._sent_symbols = 0
 
-    def analyse(self, rows: array, accounts: list[str],
+    def analyse(self, rows: array[int], accounts: list[str],
                 symbols: list[str]) -> tuple[list[Alert], int | None]:
         if self._conn is None:
             self.start()
@@ -82,7 +82,7 @@ class ProcessEvaluator:
             conn.send_bytes(memoryview(rows).cast("B"))
             conn.send((accounts[self._sent_accounts:], symbols[self._sent_symbols:]))
             self._sent_accounts, self._sent_symbols = len(accounts), len(symbols)
-            reply = conn.recv()
+            reply: tuple[list[Alert], int | None] | Exception = conn.recv()
         except (EOFError, OSError) as exc:
             # The worker died (and its history with it): the next call starts a new one.
             log.error("event=surveillance_worker_lost error=%r", exc)
@@ -90,7 +90,7 @@ class ProcessEvaluator:
             raise RuntimeError("surveillance worker process lost") from exc
         if isinstance(reply, Exception):
             raise reply
-        return reply  # type: ignore[no-any-return]
+        return reply
 
     def close(self) -> None:
         """Close the pipe (the child exits) and reap the child."""

@@ -59,7 +59,7 @@ LIVE = (OrdStatus.NEW, OrdStatus.PARTIALLY_FILLED, OrdStatus.PENDING_NEW)
 KINDS = ["new"] * 14 + ["cancel"] * 3 + ["replace"] * 3 + ["mass", "status", "reject", "advance"]
 
 
-def build_stream(steps: list[tuple[int, int]]) -> list[Any]:
+def build_stream(steps: list[tuple[int, int]]) -> list[Any]:  # noqa: C901
     """Commands from (kind, seed) steps: the kind picks the command, the seed its fields.
 
     Hypothesis draws only two integers a command (drawing every field is slow, and
@@ -219,7 +219,7 @@ class Tracker:
         self.next_seq = 1
 
 
-def check_invariants(
+def check_invariants(  # noqa: C901
     engine: MatchingEngine, before: dict[str, Any], events: list[Event], tracker: Tracker
 ) -> dict[str, Any]:
     """Check the engine after one command (`before`: its dump before); return its dump."""

@@ -53,8 +53,8 @@ class OpenOrders:
             if type(event) is Trade:
                 self._update(event.aggressor)
                 self._update(event.resting)
-            elif type(event) in _SNAPSHOT_EVENTS:
-                self._update(event.order)  # type: ignore[union-attr]
+            elif isinstance(event, _SNAPSHOT_EVENTS):
+                self._update(event.order)
 
     def _update(self, order: OrderState) -> None:
         live = self.live.get(order.session)

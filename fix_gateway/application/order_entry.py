@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from engine.engine import MatchingEngine
 from engine.journal import CommandJournal, Entry
@@ -237,11 +238,10 @@ class OrderEntry:
         if get(126) is not None:
             asked.append((126, "ExpireTime", get(126), self._expire_time(get(126)),
                           order.expire_time))
-        for tag, name, current in ((110, "MinQty", order.min_qty),
-                                   (111, "MaxFloor", order.max_floor)):
+        for tag, name, held in ((110, "MinQty", order.min_qty),
+                                (111, "MaxFloor", order.max_floor)):
             if get(tag) is not None:
-                asked.append((tag, name, get(tag), self._optional_qty(get(tag), name),
-                              current))
+                asked.append((tag, name, get(tag), self._optional_qty(get(tag), name), held))
         for tag, name, text, value, current in asked:
             if text is not None and value != current:
                 raise BoundaryReject(
@@ -343,7 +343,8 @@ class OrderEntry:
     def _restore_lost_reports(self, batch: list[_Replayed], now: float) -> None:
         # Render the batch's reports without sending, to see what each session should hold.
         capture = _CapturingSessions()
-        probe = ReportWriter(capture.get, self.scales)
+        # The stand-ins take only what ReportWriter calls on a session (send_rendered).
+        probe = ReportWriter(cast("Callable[[str], Session | None]", capture.get), self.scales)
         for replayed in batch:
             probe.on_events(replayed.command, replayed.events, now)
         reports = self.batch.reports

@@ -82,7 +82,7 @@ def parse_decimal(text: bytes, decimals: int) -> int | None:
         whole = whole.lstrip(b"0")
         if len(whole) > MAX_WHOLE_DIGITS:
             whole, frac = _SATURATED, b""
-    units = int(whole or b"0") * 10**decimals + int(frac.ljust(decimals, b"0") or b"0")
+    units: int = int(whole or b"0") * 10**decimals + int(frac.ljust(decimals, b"0") or b"0")
     return -units if negative else units
 
 

@@ -48,7 +48,7 @@ class EngineStats:
         for event in events:
             cls = event.__class__
             counts[cls] = counts.get(cls, 0) + 1
-            if cls is Rejected or cls is CancelRejected:
+            if isinstance(event, (Rejected, CancelRejected)):
                 rejects = self.order_rejects if cls is Rejected else self.cancel_rejects
-                key = (event.session, event.reason)  # type: ignore[union-attr]
+                key = (event.session, event.reason)
                 rejects[key] = rejects.get(key, 0) + 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from fix_gateway import auth
@@ -43,7 +44,7 @@ class SessionRegistry:
             return None
         return self._by_key.get((sender.decode("latin-1"), target.decode("latin-1")))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Session]:
         return iter(self._by_key.values())
 
 

@@ -58,7 +58,7 @@ class LogonFailures:
         failures.append(now)
         if len(failures) < self.max_failures or now - failures[0] > self.window:
             return 0.0
-        duration = min(self.lockout * 2**record.strikes, self.lockout_max)
+        duration = min(self.lockout * (1 << record.strikes), self.lockout_max)
         record.strikes += 1
         record.locked_until = now + duration
         failures.clear()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import Enum
 from typing import Protocol
 
@@ -652,7 +652,7 @@ class Session:
     def send(
         self,
         msg_type: bytes,
-        body: list[tuple[int, FieldValue]],
+        body: Sequence[tuple[int, FieldValue]],
         now: float,
         reply_to: Message | None = None,
         header: Iterable[tuple[int, FieldValue]] = (),
