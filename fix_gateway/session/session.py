@@ -35,7 +35,7 @@ from fix_gateway.redaction import redacted
 from fix_gateway.session.config import SessionConfig
 from fix_gateway.session.counters import OTHER_MSG_TYPE, SessionCounters, bump, reason_kind
 from fix_gateway.session.resend import resend_stream
-from fix_gateway.session.throttle import Throttle
+from fix_gateway.session.throttle import BRR_THROTTLE_LIMIT_EXCEEDED, Throttle
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import SessionStore
 
@@ -468,8 +468,11 @@ class Session:
         throttle = self.throttle
         if throttle is None or throttle.admit(now):
             return True
-        if not throttle.refused(self, now) and msg.msg_type in _ANSWERED_WHEN_THROTTLED:
-            self._reject(msg, seq, Problem(_OTHER, None, throttle.text), now)
+        refusal = throttle.refuse(now)
+        if refusal.log_out:
+            self.logout(refusal.text, now, close=True)
+        elif msg.msg_type in _ANSWERED_WHEN_THROTTLED:
+            self._reject(msg, seq, Problem(_OTHER, None, refusal.text), now)
         return False
 
     def _on_heartbeat(self, msg: Message, seq: int, now: float) -> None:
@@ -600,7 +603,13 @@ class Session:
         self._advance(seq)
         if self.state is not State.LOGGED_ON:
             return  # after our Logout, only session traffic is acted on
-        if self.throttle is not None and not self.throttle.check(self, msg, now):
+        throttle = self.throttle
+        if throttle is not None and not throttle.admit(now):
+            refusal = throttle.refuse(now)
+            if refusal.log_out:
+                self.logout(refusal.text, now, close=True)
+            else:
+                self.business_reject(msg, BRR_THROTTLE_LIMIT_EXCEEDED, refusal.text, now)
             return
         mdef = self.dictionary.messages.get(msg.msg_type)
         if mdef is None:

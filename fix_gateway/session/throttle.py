@@ -12,21 +12,26 @@ message with BusinessMessageReject 380=8 (throttle limit exceeded), a TestReques
 or ResendRequest with Reject 373=99, and does not act on it; `logout` ends the
 session at once. With `ThrottleLogoutMultiple` m > 0 a
 rejecting session is logged out too when, within one interval, it sends m
-times the limit (gross abuse).
+times the limit (gross abuse). The throttle only decides (`Refusal`); the
+session answers, so this module knows nothing of the session.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 
-from fix_gateway.codec import Message
 from fix_gateway.session.config import SessionConfig
 
-if TYPE_CHECKING:
-    from fix_gateway.session.session import Session
-
 BRR_THROTTLE_LIMIT_EXCEEDED = 8  # BusinessRejectReason(380), listed in specs/FIX44.xml
+
+
+class Refusal(NamedTuple):
+    """A message over the limit: the Text to answer with, and whether the session
+    ends (ThrottleAction=logout, or gross abuse) instead of the message being rejected."""
+
+    text: str
+    log_out: bool
 
 
 class Throttle:
@@ -64,29 +69,14 @@ class Throttle:
             return True
         return False
 
-    @property
-    def text(self) -> str:
-        return self._text
-
-    def check(self, session: Session, msg: Message, now: float) -> bool:
-        """True: act on `msg`. False: it was answered here (reject or logout)."""
-        if self.admit(now):
-            return True
-        if not self.refused(session, now):
-            session.business_reject(msg, BRR_THROTTLE_LIMIT_EXCEEDED, self._text, now)
-        return False
-
-    def refused(self, session: Session, now: float) -> bool:
-        """Count one message over the limit; True when that ended the session."""
+    def refuse(self, now: float) -> Refusal:
+        """Count one message over the limit and say how it is answered."""
         self.rejected += 1
         if self.logout_on_excess:
-            session.logout(self._text, now, close=True)
-            return True
+            return Refusal(self._text, True)
         excess = self._excess
         if excess is not None:
             excess.append(now)
             if len(excess) == excess.maxlen and now - excess[0] < self.interval:
-                session.logout(self._abuse_text, now, close=True)
-                return True
-        return False
-
+                return Refusal(self._abuse_text, True)
+        return Refusal(self._text, False)
