@@ -20,12 +20,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from engine.types import Side
+from fix_gateway.metrics.gateway_view import GatewayView
 from fix_gateway.metrics.histogram import labelled_family
 from fix_gateway.session.counters import OTHER_MSG_TYPE
 
 if TYPE_CHECKING:
     from fix_gateway.metrics.gateway_metrics import GatewayMetrics
-    from fix_gateway.server import Gateway
 
 Source = Callable[[], Iterable[Metric]]
 
@@ -56,7 +56,7 @@ class ExternalSources:
 
 
 class GatewayCollector(Collector):
-    def __init__(self, gateway: Gateway, metrics: GatewayMetrics) -> None:
+    def __init__(self, gateway: GatewayView, metrics: GatewayMetrics) -> None:
         self.gateway = gateway
         self.metrics = metrics
         self.external = ExternalSources()

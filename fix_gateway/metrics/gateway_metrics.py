@@ -12,23 +12,20 @@ from __future__ import annotations
 
 import logging
 from time import perf_counter
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from fix_gateway.metrics.collector import ExternalSources, GatewayCollector
 from fix_gateway.metrics.engine_stats import EngineStats
+from fix_gateway.metrics.gateway_view import GatewayView
 from fix_gateway.metrics.histogram import BucketHistogram
 from fix_gateway.metrics.http import MetricsServer
-
-if TYPE_CHECKING:
-    from fix_gateway.server import Gateway
 
 log = logging.getLogger("fixgw.metrics")
 
 
 class GatewayMetrics:
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: GatewayView) -> None:
         self.gateway = gateway
         self.engine_stats = EngineStats()  # an event-stream observer: the gateway subscribes it
         self.order_latency: dict[str, BucketHistogram] = {}  # MsgType -> ack latency
