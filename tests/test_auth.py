@@ -12,13 +12,12 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fix_gateway import auth
-from fix_gateway.config import ConfigError, load_settings
+from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.session.logon_failures import LogonFailures
 from tests.fix_peer import SansIOPeer
@@ -181,8 +180,8 @@ def test_messages_after_a_logon_wait_for_its_credential_check() -> None:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(
         tmp_path,
         [
             {"TargetCompID": "CLIENT1", "Username": "alice", "PasswordHash": ALICE_HASH},
@@ -191,10 +190,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
             {"TargetCompID": "CLIENT3"},
         ],
         security={"max_logon_failures": 3, "logon_failure_window": 60, "lockout": 30},
-    ))  # fmt: skip
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+    )  # fmt: skip
 
 
 async def refused(port: int, name: str, *extra: tuple[int, object],

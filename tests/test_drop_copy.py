@@ -9,7 +9,6 @@ sessions receive with what the clients received and with the stream on disk.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import FAR_END_OF_DAY, loopback_settings
 
 CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
 
@@ -36,9 +35,7 @@ def make_settings(data_dir: Path, **drop_copy: object) -> GatewaySettings:
         {"SenderCompID": "FIXGW", "TargetCompID": "DCLIVE", "Role": "drop-copy",
          "DropCopyDelivery": "live"},
     ]  # fmt: skip
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
+    return loopback_settings(data_dir, **{
         "server": {"logon_timeout": 2.0, "tick_interval": 0.02, "application": "orders"},
         "engine": {"end_of_day": eod},
         "instruments": [{"symbol": "ACME", "tick_size": "0.01"},
@@ -151,11 +148,8 @@ def stream_reports(data_dir: Path) -> list[tuple[int, bytes]]:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return make_settings(tmp_path)
 
 
 async def trade_a_little(one: Peer, two: Peer, three: Peer, tag: str) -> None:

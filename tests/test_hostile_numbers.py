@@ -14,7 +14,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from engine.types import Instrument
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.application.prices import MAX_WHOLE_DIGITS, PriceScale, parse_decimal
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode, parse_int, parse_uint
+from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.session import Session, SessionConfig, State
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
@@ -374,11 +375,8 @@ def test_any_absurd_numeric_or_time_value_in_a_logon_is_answered(
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": THEIR_ID}]))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(tmp_path, [{"TargetCompID": THEIR_ID}])
 
 
 TCP_CASES: list[tuple[str, list[tuple[int, FieldValue]], dict[str, object], dict[int, str]]] = [

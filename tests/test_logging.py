@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ from fix_gateway.log_format import configure_logging, parse_pairs
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import GatewayProcess
-from tests.test_order_entry_tcp import Trader, make_settings
+from tests.gateway_settings import order_entry_settings
+from tests.test_order_entry_tcp import Trader
 from tests.test_process import write_config
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (IN |OUT) 8=FIX\.4\.4\|9=\d+\|35=")
@@ -120,18 +120,12 @@ def test_json_formatter_parses_quoted_values() -> None:
 
 
 def message_settings(data_dir: Path, **logging_keys: object) -> GatewaySettings:
-    base = make_settings(data_dir).model_dump(by_alias=True)
-    base["metrics"] = {"enabled": False}
-    base["logging"] = logging_keys
-    return GatewaySettings.model_validate(base)
+    return order_entry_settings(data_dir, metrics={"enabled": False}, logging=logging_keys)
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(message_settings(tmp_path, messages_max_bytes=4096, messages_backups=2))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return message_settings(tmp_path, messages_max_bytes=4096, messages_backups=2)
 
 
 async def test_message_log_holds_every_message_in_and_out(tmp_path: Path) -> None:

@@ -36,38 +36,12 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import ORDER_ENTRY_CLIENTS, order_entry_settings
 
 REPO = Path(__file__).resolve().parent.parent
-CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
-
-
-def make_settings(data_dir: Path) -> GatewaySettings:
-    # Day orders expire at end_of_day: put it half a day away from now, so no
-    # test ever runs across it.
-    eod = FAR_END_OF_DAY
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
-        "server": {"logon_timeout": 2.0, "tick_interval": 0.05, "application": "orders"},
-        "engine": {"stp_mode": "cancel_resting", "end_of_day": eod},
-        "instruments": [
-            {"symbol": "ACME", "tick_size": "0.01"},
-            {"symbol": "GLOBEX", "tick_size": "0.05"},
-            {"symbol": "BANDED", "tick_size": "0.01", "band_low": "90", "band_high": "110"},
-            {"symbol": "LOTS", "tick_size": "0.01", "lot_size": 100},
-            {"symbol": "CAPPED", "tick_size": "0.01", "max_qty": 1000},
-        ],
-        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": c} for c in CLIENTS],
-    })  # fmt: skip
-
-
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return order_entry_settings(tmp_path)
 
 
 def fields(msg: Message) -> dict[int, str]:
@@ -156,7 +130,7 @@ class Trader:
 
 @pytest.fixture
 async def traders(gateway: Gateway) -> AsyncIterator[tuple[Trader, Trader, Trader]]:
-    one, two, three = [await Trader.log_on(gateway.port, name) for name in CLIENTS]
+    one, two, three = [await Trader.log_on(gateway.port, name) for name in ORDER_ENTRY_CLIENTS]
     yield one, two, three
     for t in (one, two, three):
         await t.peer.close()

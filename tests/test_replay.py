@@ -33,7 +33,7 @@ from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FileStore, FsyncPolicy, read_inbound, read_outbound
 from tests.fix_peer import SansIOPeer, TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import FAR_END_OF_DAY
 
 SESSION = "FIXGW-CLIENT1"
 

@@ -16,7 +16,7 @@ from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from surveillance.alerts import Alert
 from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import FAR_END_OF_DAY
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,6 @@ random flow, and across a restart.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from engine.types import (
 )
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
+from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.session.throttle import Throttle
 from session_store import FsyncPolicy
@@ -110,17 +110,14 @@ def test_slow_excess_is_rejected_but_not_abuse() -> None:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(tmp_path, [
         {"TargetCompID": "CLIENT1", "ThrottleMessages": 5, "ThrottleInterval": 60},
         {"TargetCompID": "CLIENT2", "ThrottleMessages": 2, "ThrottleInterval": 60,
          "ThrottleAction": "logout"},
         {"TargetCompID": "CLIENT3", "MaxOpenOrders": 2},
         {"TargetCompID": "CLIENT4"},
-    ]))  # fmt: skip
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+    ])  # fmt: skip
 
 
 async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(

@@ -13,7 +13,6 @@ import ipaddress
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fix_gateway.config import ConfigError, load_settings
+from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.tls import server_context
 from tests.fix_peer import TcpPeer
@@ -115,14 +114,16 @@ def tls_section(pki: Pki, verify: str = "required") -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, pki: Pki) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": "CLIENT1"},
-                                           {"TargetCompID": "CLIENT2"}],
-                                tls=tls_section(pki)))
-    await gw.start()
-    assert gw.tls_port is not None and gw.tls_port != gw.port
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path, pki: Pki) -> GatewaySettings:
+    return venue_settings(tmp_path, [{"TargetCompID": "CLIENT1"}, {"TargetCompID": "CLIENT2"}],
+                          tls=tls_section(pki))
+
+
+@pytest.fixture
+def gateway(gateway: Gateway) -> Gateway:
+    """The shared in-process gateway (conftest.py), listening for TLS on a port of its own."""
+    assert gateway.tls_port is not None and gateway.tls_port != gateway.port
+    return gateway
 
 
 # --- round trips ---------------------------------------------------------------------------

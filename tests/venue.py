@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,7 @@ from fix_gateway.codec import FieldValue, Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-
-# Day orders expire at end_of_day: half a day from when the tests started, and the
-# same for every gateway of the run (a restart with another value would be refused:
-# the journal replays under the settings it was written with).
-FAR_END_OF_DAY = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+from tests.gateway_settings import FAR_END_OF_DAY, loopback_settings
 
 
 def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
@@ -25,15 +20,13 @@ def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
     """Order entry on ACME (tick 0.01); `sections` add or override top-level tables."""
     eod = FAR_END_OF_DAY
     raw: dict[str, Any] = {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
         "server": {"logon_timeout": 2.0, "tick_interval": 0.05, "application": "orders"},
         "engine": {"end_of_day": eod},
         "instruments": [{"symbol": "ACME", "tick_size": "0.01"}],
         "sessions": [{"SenderCompID": "FIXGW", **s} for s in sessions],
     }
     raw.update(sections)
-    return GatewaySettings.model_validate(raw)
+    return loopback_settings(data_dir, **raw)
 
 
 def fields(msg: Message) -> dict[int, str]:
