@@ -56,6 +56,7 @@ def test_malformed_hashes_are_refused(bad: str) -> None:
         auth.parse_password_hash(bad)
 
 
+@pytest.mark.process
 def test_hash_password_command_reads_stdin_and_prints_a_verifying_hash() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "fix_gateway.cli", "hash-password"], input="tr0ub4dor&3\n",
@@ -204,6 +205,7 @@ async def refused(port: int, name: str, *extra: tuple[int, object],
     return reply
 
 
+@pytest.mark.socket
 async def test_hashed_password_logon_and_order_round_trip(gateway: Gateway) -> None:
     alice = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)
     await alice.order("A1", "buy", 10, "100.00")
@@ -213,6 +215,7 @@ async def test_hashed_password_logon_and_order_round_trip(gateway: Gateway) -> N
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_wrong_or_missing_credentials_get_logout_and_a_log_line(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -232,6 +235,7 @@ async def test_wrong_or_missing_credentials_get_logout_and_a_log_line(
     assert not any("Tr0ub4dor" in line or "correct horse" in line for line in lines)
 
 
+@pytest.mark.socket
 async def test_repeated_failures_lock_the_address_out_but_not_others(gateway: Gateway) -> None:
     for _ in range(3):
         await refused(gateway.port, "CLIENT1", (553, "alice"), (554, "guess"))
@@ -247,6 +251,7 @@ async def test_repeated_failures_lock_the_address_out_but_not_others(gateway: Ga
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
     gateway: Gateway,
 ) -> None:
@@ -268,6 +273,7 @@ async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
     await own.close()
 
 
+@pytest.mark.socket
 async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_live(
     gateway: Gateway,
 ) -> None:
@@ -290,6 +296,7 @@ async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_allow_list_refuses_other_addresses(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -304,6 +311,7 @@ async def test_allow_list_refuses_other_addresses(
     await client.close()
 
 
+@pytest.mark.socket
 async def test_sessions_only_ever_see_their_own_executions(gateway: Gateway) -> None:
     """Two firms trade with each other: each gets reports for its own orders only."""
     buyer = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)

@@ -16,6 +16,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fix_gateway.codec import Message
 from tests.gateway_process import GatewayProcess
 from tests.test_recovery import (
@@ -166,6 +168,7 @@ async def load_then(clients: list[LoadClient], rng: random.Random, action: Any,
     remember_seqnums(clients)
 
 
+@pytest.mark.slow
 def test_repeated_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     log = tmp_path / "gw.log"
@@ -190,6 +193,7 @@ def test_repeated_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path) -
     assert "Traceback" not in log.read_text()
 
 
+@pytest.mark.slow
 def test_sigterm_under_load_drains_logs_out_and_restart_resumes(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     log = tmp_path / "gw.log"

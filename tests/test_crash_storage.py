@@ -53,6 +53,7 @@ def limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("limit", "first_to_fail", "drop_copy"),
     [
@@ -138,6 +139,7 @@ def _set_writable(root: Path, writable: bool) -> None:
         path.chmod(mode)
 
 
+@pytest.mark.slow
 def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     data = tmp_path / "data"
@@ -172,6 +174,7 @@ def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None
         assert again.stop() == 0
 
 
+@pytest.mark.socket
 async def test_journal_failure_leaves_no_report_of_what_it_did_not_journal(
     tmp_path: Path,
 ) -> None:

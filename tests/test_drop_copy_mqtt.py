@@ -72,6 +72,7 @@ async def collect_until(tracker: GapTracker, head: int, records: list[DropCopyRe
     stop.set()
 
 
+@pytest.mark.slow
 async def test_every_copy_once_in_order_across_a_broker_restart(
     broker: Broker, tmp_path: Path,
 ) -> None:
@@ -193,6 +194,7 @@ async def test_replay_prints_and_publishes_from_a_sequence_number(
     assert topic_for("fixgw", received[0]).startswith("fixgw/dropcopy/FIXGW-CLIENT")
 
 
+@pytest.mark.unit
 def test_gap_tracker_orders_dedups_and_names_gaps() -> None:
     def rec(seq: int) -> DropCopyRecord:
         return DropCopyRecord(seq=seq, session="A-B", sender_comp_id="A", target_comp_id="B",
@@ -209,6 +211,7 @@ def test_gap_tracker_orders_dedups_and_names_gaps() -> None:
     assert t.offer(rec(5)) == [] and t.missing() == (4, 4)
 
 
+@pytest.mark.unit
 def test_record_schema_names_every_field() -> None:
     from fix_gateway.dictionary import Dictionary
 

@@ -74,6 +74,7 @@ def assert_same_state(pure: Any, compiled: Any) -> None:
         assert compiled.book(symbol).live_count() == pure.book(symbol).live_count()
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=streams, options=engine_options)
 def test_compiled_engine_gives_the_pure_engines_events(
@@ -137,6 +138,7 @@ def test_the_compiled_engine_runs_on_the_compiled_book() -> None:
     assert not hasattr(Order(), "__dict__")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("pure", "expected"), [
     ("1", "engine.engine"), ("", "engine.compiled.engine"),
 ])

@@ -15,6 +15,7 @@ import random
 from collections import defaultdict
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -311,6 +312,7 @@ def check_invariants(
     return after
 
 
+@pytest.mark.slow
 @settings(
     max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -391,6 +391,7 @@ TCP_CASES: list[tuple[str, list[tuple[int, FieldValue]], dict[str, object], dict
 ]
 
 
+@pytest.mark.socket
 async def test_absurd_values_over_tcp_are_answered_and_the_session_lives(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:

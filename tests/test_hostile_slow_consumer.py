@@ -142,6 +142,7 @@ def assert_every_fill_recovered(gw: Gateway, resent: list[Message], traded: int)
     assert len(engine) == RESTING
 
 
+@pytest.mark.slow
 async def test_slow_consumer_is_cut_off_after_the_timeout_and_recovers_by_resend(
     tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:

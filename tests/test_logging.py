@@ -45,6 +45,7 @@ def serve(tmp_path: Path, logging_toml: str) -> GatewayProcess:
 # --- event logs ---------------------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_json_event_log_is_one_object_per_line(tmp_path: Path) -> None:
     gw = serve(tmp_path, 'format = "json"\nmessages = false\n')
     try:
@@ -65,6 +66,7 @@ async def test_json_event_log_is_one_object_per_line(tmp_path: Path) -> None:
     assert int(events["metrics_listening"]["port"]) > 0
 
 
+@pytest.mark.process
 async def test_kv_event_log_to_a_rotated_file(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "fixgw.log"
     gw = serve(tmp_path, f'file = "{log_file}"\nmax_bytes = 1024\nbackups = 2\n'
@@ -84,6 +86,7 @@ async def test_kv_event_log_to_a_rotated_file(tmp_path: Path) -> None:
     assert "event=stopped" in log_file.read_text()
 
 
+@pytest.mark.unit
 def test_old_top_level_log_level_still_applies(tmp_path: Path) -> None:
     path = tmp_path / "gw.toml"
     path.write_text('log_level = "WARNING"\n')
@@ -100,6 +103,7 @@ def test_old_top_level_log_level_still_applies(tmp_path: Path) -> None:
         root.handlers[:] = saved[1]
 
 
+@pytest.mark.unit
 def test_bad_logging_setting_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "gw.toml"
     path.write_text('[logging]\nformat = "xml"\n')
@@ -110,6 +114,7 @@ def test_bad_logging_setting_names_the_key(tmp_path: Path) -> None:
         load_settings(path)
 
 
+@pytest.mark.unit
 def test_json_formatter_parses_quoted_values() -> None:
     assert parse_pairs("event=disconnect peer=1.2.3.4:5 reason='peer closed' n=3") == {
         "event": "disconnect", "peer": "1.2.3.4:5", "reason": "peer closed", "n": "3"}

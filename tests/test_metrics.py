@@ -391,6 +391,7 @@ async def test_grafana_dashboard_uses_only_exported_metrics(gateway: Gateway) ->
 # --- the session layer's counters, sans I/O -----------------------------------------
 
 
+@pytest.mark.unit
 def test_session_counters_fold_reasons_into_bounded_kinds() -> None:
     from tests.fix_peer import SansIOPeer
 

@@ -743,6 +743,7 @@ async def test_self_trade_prevention_cancels_the_resting_order(
 # --- fixgw client ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_client_command_language() -> None:
     order = parse_command("buy 100 ACME @ 101.25 tif ioc account A1 id X1")
     assert order == OrderCmd("1", "100", "ACME", price="101.25", tif="3", account="A1",
@@ -781,6 +782,7 @@ async def _run_client(port: int, *args: str, stdin: bytes = b"") -> tuple[int, s
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.process
 async def test_fixgw_client_buy_and_crossing_sell(gateway: Gateway) -> None:
     # CLIENT1 stays connected, reading commands from a pipe, while CLIENT2 crosses it.
     buyer = await asyncio.create_subprocess_exec(
@@ -843,6 +845,7 @@ async def test_fixgw_client_buy_and_crossing_sell(gateway: Gateway) -> None:
             await buyer.wait()
 
 
+@pytest.mark.process
 async def test_fixgw_client_text_output_and_exit_codes(gateway: Gateway) -> None:
     rc, out, err = await _run_client(
         gateway.port, "--sender", "CLIENT3", "--timeout", "0.2",

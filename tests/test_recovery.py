@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from fix_gateway.codec import Message
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
@@ -179,6 +181,7 @@ def test_state_after_kill_9_equals_state_before(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """Kill in the middle of pipelined orders; after restart and resend, what the
     clients were told matches the engine exactly, with no fill twice or lost."""
@@ -226,6 +229,7 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_settings_that_would_replay_orders_differently_are_refused(tmp_path: Path) -> None:
     """A journal holding orders replays only under the settings it was written with:
     a changed tick size is a start error naming the key; a new instrument is fine."""

@@ -59,6 +59,7 @@ async def test_connects_wait_in_the_backlog_while_the_loop_is_busy(tmp_path: Pat
         await gw.stop(drain_timeout=0.5)
 
 
+@pytest.mark.unit
 def test_a_bad_listen_backlog_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "gw.toml"
     config.write_text("[server]\nlisten_backlog = 0\n")

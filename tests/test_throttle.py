@@ -120,6 +120,7 @@ def gateway_settings(tmp_path: Path) -> GatewaySettings:
     ])  # fmt: skip
 
 
+@pytest.mark.socket
 async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(
     gateway: Gateway,
 ) -> None:
@@ -142,6 +143,7 @@ async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(
     await client.close()
 
 
+@pytest.mark.socket
 async def test_throttle_action_logout_over_tcp(gateway: Gateway) -> None:
     client = await Client.logged_on(gateway.port, "CLIENT2")
     for i in range(3):
@@ -153,6 +155,7 @@ async def test_throttle_action_logout_over_tcp(gateway: Gateway) -> None:
     await client.close()
 
 
+@pytest.mark.socket
 async def test_max_open_orders_rejects_then_frees_slots_exactly(gateway: Gateway) -> None:
     limited = await Client.logged_on(gateway.port, "CLIENT3")
     other = await Client.logged_on(gateway.port, "CLIENT4")
@@ -188,6 +191,7 @@ async def test_max_open_orders_rejects_then_frees_slots_exactly(gateway: Gateway
     await other.close()
 
 
+@pytest.mark.socket
 async def test_max_open_orders_count_survives_a_restart(tmp_path: Path) -> None:
     settings = venue_settings(tmp_path, [{"TargetCompID": "CLIENT3", "MaxOpenOrders": 2}])
     gw = Gateway(settings)

@@ -151,6 +151,7 @@ async def test_tls_1_2_is_accepted(gateway: Gateway, pki: Pki) -> None:
     await client.close()
 
 
+@pytest.mark.unit
 def test_the_listener_never_offers_less_than_tls_1_2(tmp_path: Path, pki: Pki) -> None:
     settings = venue_settings(tmp_path, [{"TargetCompID": "C"}], tls=tls_section(pki))
     context = server_context(settings.tls)
@@ -233,6 +234,7 @@ def _error(tmp_path: Path, tls: str) -> str:
     return str(info.value)
 
 
+@pytest.mark.unit
 def test_tls_config_errors_name_the_key(tmp_path: Path, pki: Pki) -> None:
     assert "tls.cert_file" in _error(tmp_path, f'enabled = true\ncert_file = "{tmp_path}/no.pem"'
                                      f'\nkey_file = "{pki.server.key}"')
@@ -273,6 +275,7 @@ TargetCompID = "CLIENT1"
     return config
 
 
+@pytest.mark.process
 async def test_fixgw_serve_prints_both_listeners(tmp_path: Path, pki: Pki) -> None:
     gw = GatewayProcess(_write_config(tmp_path, pki, pki.server.key))
     try:
@@ -287,6 +290,7 @@ async def test_fixgw_serve_prints_both_listeners(tmp_path: Path, pki: Pki) -> No
         assert gw.stop() == 0
 
 
+@pytest.mark.process
 def test_fixgw_serve_with_a_bad_key_exits_2_naming_the_key(tmp_path: Path, pki: Pki) -> None:
     config = _write_config(tmp_path, pki, pki.client.key)
     done = subprocess.run([sys.executable, "-m", "fix_gateway.cli", "serve", "--config",
