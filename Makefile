@@ -35,9 +35,10 @@ test: $(STAMP) check-compiled interop-deps
 	$(MAKE) --no-print-directory test-pure
 
 ## The unit lane: sans-I/O tests, no sockets or subprocesses, none of the slow ones (the
-## lanes are in tests/conftest.py; -m socket, -m process and -m slow select the others).
+## lanes are in tests/conftest.py; -m socket, -m process and -m slow select the others),
+## the property tests with a tenth of their examples (tests/property_examples.py).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "unit and not slow"
+	FIXGW_FAST_PROPERTIES=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "unit and not slow"
 
 # The pure-Python twins, which stay the reference implementation and the fallback.
 PURE_TESTS := tests/test_codec*.py tests/test_engine*.py tests/test_order_recovery.py tests/test_session_*.py \

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import hypothesis
 import pytest
 
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
+from tests.property_examples import FAST, FAST_MINIMUM
+
+if FAST:  # the fast lane: property tests that name no count try this many
+    hypothesis.settings.register_profile("fast", max_examples=FAST_MINIMUM)
+    hypothesis.settings.load_profile("fast")
 
 
 @pytest.fixture

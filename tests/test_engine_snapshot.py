@@ -29,6 +29,7 @@ from engine import (
 )
 from engine import snapshot as snap
 from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
+from tests.property_examples import examples
 from tests.test_engine_reference import END_OF_DAY, INSTRUMENTS, engine_options, streams
 
 
@@ -37,7 +38,7 @@ def through_disk(engine: MatchingEngine) -> dict[str, Any]:
     return loaded
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=streams, options=engine_options, cut=st.floats(0, 1))
 def test_restored_engine_answers_every_later_command_the_same(
     commands: list[Any], options: dict[str, Any], cut: float

@@ -34,6 +34,7 @@ from fix_gateway.session import Session, SessionConfig, State
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FsyncPolicy, MemoryStore
 from tests.fix_peer import DICTIONARY, OUR_ID, T0, THEIR_ID, SansIOPeer, TcpPeer
+from tests.property_examples import examples
 from tests.venue import Client, venue_settings
 
 NOW = format_timestamp(T0).decode()
@@ -322,7 +323,7 @@ def _oracle_seq(value: bytes) -> int | None:
     return int(significant) if len(significant) <= 18 else None
 
 
-PROPERTY = settings(max_examples=200, deadline=None,
+PROPERTY = settings(max_examples=examples(200), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
