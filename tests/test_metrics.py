@@ -25,7 +25,7 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
 from tests.gateway_settings import metrics_settings
-from tests.test_order_entry_tcp import Trader
+from tests.venue import Trader
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

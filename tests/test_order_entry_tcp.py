@@ -35,97 +35,21 @@ from fix_gateway.codec import FieldValue, Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
 from tests.gateway_settings import ORDER_ENTRY_CLIENTS, order_entry_settings
+from tests.venue import Trader, fields
 
 REPO = Path(__file__).resolve().parent.parent
+
+
 @pytest.fixture
 def gateway_settings(tmp_path: Path) -> GatewaySettings:
     return order_entry_settings(tmp_path)
-
-
-def fields(msg: Message) -> dict[int, str]:
-    return {tag: value.decode("latin-1") for tag, value in msg.fields}
 
 
 def body_tags(msg: Message) -> list[int]:
     """The message's body tags in wire order (no header, no trailer)."""
     header = {8, 9, 35, 34, 49, 52, 56, 43, 122, 10}
     return [tag for tag in msg.tags if tag not in header]
-
-
-class Trader:
-    """One logged-on client session over TCP."""
-
-    def __init__(self, peer: TcpPeer, name: str) -> None:
-        self.peer = peer
-        self.name = name
-        self._test_ids = 0
-
-    @classmethod
-    async def log_on(cls, port: int, name: str) -> Trader:
-        peer = await TcpPeer.connect(port, sender=name)
-        await peer.write(peer.logon(30, now=time.time()))
-        reply = await peer.receive()
-        assert reply.msg_type == b"A", reply
-        return cls(peer, name)
-
-    async def send(self, msg_type: str, *body: tuple[int, FieldValue]) -> None:
-        await self.peer.send(msg_type, *body)
-
-    async def order(
-        self, cl_ord_id: str, side: str, qty: FieldValue, symbol: str,
-        price: FieldValue | None = None, ord_type: str | None = None,
-        *extra: tuple[int, FieldValue],
-    ) -> None:
-        """NewOrderSingle; OrdType limit with a price, market without (unless given)."""
-        if ord_type is None:
-            ord_type = "2" if price is not None else "1"
-        body: list[tuple[int, FieldValue]] = [
-            (11, cl_ord_id), (55, symbol), (54, "1" if side == "buy" else "2"),
-            (60, format_timestamp(time.time())), (38, qty), (40, ord_type),
-        ]  # fmt: skip
-        if price is not None:
-            body.append((44, price))
-        body += extra
-        await self.send("D", *body)
-
-    async def cancel(self, cl_ord_id: str, orig: str, symbol: str, side: str) -> None:
-        await self.send("F", (41, orig), (11, cl_ord_id), (55, symbol),
-                        (54, "1" if side == "buy" else "2"),
-                        (60, format_timestamp(time.time())))
-
-    async def replace(self, cl_ord_id: str, orig: str, symbol: str, side: str, qty: int,
-                      price: str) -> None:
-        await self.send("G", (41, orig), (11, cl_ord_id), (55, symbol),
-                        (54, "1" if side == "buy" else "2"),
-                        (60, format_timestamp(time.time())), (38, qty), (40, "2"), (44, price))
-
-    async def next(self, msg_type: str | None = None) -> Message:
-        """The next message that is not a Heartbeat (of the given type, if any)."""
-        while True:
-            msg = await self.peer.receive(5.0)
-            if msg.msg_type == b"0":
-                continue
-            if msg_type is not None:
-                assert msg.msg_type == msg_type.encode(), f"expected 35={msg_type}, got {msg}"
-            return msg
-
-    async def er(self, exec_type: str | None = None) -> dict[int, str]:
-        msg = await self.next("8")
-        f = fields(msg)
-        if exec_type is not None:
-            assert f[150] == exec_type, f
-        return f
-
-    async def alive(self) -> None:
-        """A TestRequest is answered, and nothing else was waiting before the answer."""
-        self._test_ids += 1
-        test_id = f"{self.name}-alive-{self._test_ids}"
-        await self.send("1", (112, test_id))
-        msg = await self.peer.receive(5.0)
-        assert msg.msg_type == b"0" and msg.get(112) == test_id.encode(), \
-            f"expected the Heartbeat for {test_id}, got {msg}"
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import FixProtocol, Gateway
 from tests.gateway_settings import metrics_settings
-from tests.test_order_entry_tcp import Trader
+from tests.venue import Trader
 
 CONNECTS = 600  # well past asyncio's default backlog (100)
 
