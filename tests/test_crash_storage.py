@@ -32,7 +32,8 @@ from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
 from tests.gateway_settings import loopback_settings
-from tests.test_crash_restart import (
+from tests.load_clients import (
+    LoadClient,
     assert_views_match_engine,
     load_clients,
     reconnect_and_recover,
@@ -40,8 +41,8 @@ from tests.test_crash_restart import (
     recover_then_load,
     remember_seqnums,
     restart_recover_and_check,
+    write_config,
 )
-from tests.test_recovery import LoadClient, write_config
 
 EXIT_FATAL = 3
 

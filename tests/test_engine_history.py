@@ -27,7 +27,7 @@ from engine.snapshot import restore, take
 from engine.types import Instrument, StpMode
 from fix_gateway.server import Gateway
 from tests.gateway_process import REPO, GatewayProcess
-from tests.test_recovery import CLIENTS, ClientView, LoadClient, write_config
+from tests.load_clients import CLIENTS, ClientView, LoadClient, write_config
 from tests.venue import Client, venue_settings
 
 

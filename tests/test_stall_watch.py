@@ -14,7 +14,7 @@ import pytest
 
 from fix_gateway.stall_watch import StallWatch
 from tests.gateway_process import GatewayProcess
-from tests.test_recovery import CLIENTS, write_config
+from tests.load_clients import CLIENTS, write_config
 from tests.venue import Client
 
 HOLDS = 6
