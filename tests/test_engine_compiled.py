@@ -23,8 +23,7 @@ from hypothesis import strategies as st
 
 from engine import PureMatchingEngine, compiled_engine
 from engine import snapshot as snap
-from tests.property_examples import examples
-from tests.test_engine_reference import (
+from tests.engine_streams import (
     END_OF_DAY,
     INSTRUMENTS,
     KINDS,
@@ -32,6 +31,7 @@ from tests.test_engine_reference import (
     engine_options,
     streams,
 )
+from tests.property_examples import examples
 
 CompiledMatchingEngine = compiled_engine()
 pytestmark = pytest.mark.skipif(CompiledMatchingEngine is None,

@@ -28,9 +28,9 @@ from engine import (
     TimeInForce,
 )
 from engine import snapshot as snap
+from tests.engine_streams import END_OF_DAY, INSTRUMENTS, engine_options, streams
 from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
 from tests.property_examples import examples
-from tests.test_engine_reference import END_OF_DAY, INSTRUMENTS, engine_options, streams
 
 
 def through_disk(engine: MatchingEngine) -> dict[str, Any]:
