@@ -19,9 +19,8 @@ from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.log_format import configure_logging, parse_pairs
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
-from tests.gateway_process import GatewayProcess
+from tests.gateway_process import GatewayProcess, write_config
 from tests.gateway_settings import order_entry_settings
-from tests.test_process import write_config
 from tests.venue import Trader
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (IN |OUT) 8=FIX\.4\.4\|9=\d+\|35=")

@@ -10,21 +10,13 @@ import pytest
 
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
-from tests.fix_peer import TcpPeer
+from tests.fix_peer import TcpPeer, logged_on
 from tests.gateway_settings import session_layer_settings
 
 
 @pytest.fixture
 def gateway_settings(tmp_path: Path) -> GatewaySettings:
     return session_layer_settings(tmp_path)
-
-
-async def logged_on(port: int, heartbeat: int = 30, **kw: str) -> TcpPeer:
-    peer = await TcpPeer.connect(port, **kw)
-    await peer.write(peer.logon(heartbeat, now=_now()))
-    reply = await peer.receive()
-    assert reply.msg_type == b"A", reply
-    return peer
 
 
 def _now() -> float:

@@ -13,9 +13,8 @@ from fix_gateway.codec import encode
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
+from tests.fix_peer import TcpPeer, logged_on
 from tests.gateway_settings import session_layer_settings
-from tests.test_server_tcp import logged_on
 
 
 @pytest.fixture
