@@ -25,12 +25,12 @@ from drop_copy.subscriber import GapTracker, follow
 from fix_gateway.config import GatewaySettings, MqttSettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
+from tests.drop_copy_venue import CLIENTS, Peer, drop_copy_settings
 from tests.mqtt_broker import REPO, Broker, free_port
-from tests.test_drop_copy import CLIENTS, Peer, make_settings
 
 
 def with_mqtt(data_dir: Path, **mqtt: object) -> GatewaySettings:
-    base = make_settings(data_dir)
+    base = drop_copy_settings(data_dir)
     return base.model_copy(update={"drop_copy": base.drop_copy.model_copy(update={
         "mqtt": MqttSettings.model_validate({"enabled": True, **mqtt})})})
 
@@ -155,7 +155,7 @@ async def test_replay_prints_and_publishes_from_a_sequence_number(
     broker: Broker, tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    gw = Gateway(make_settings(data))  # the stream only: no feed running
+    gw = Gateway(drop_copy_settings(data))  # the stream only: no feed running
     await gw.start()
     try:
         clients = [await Peer.log_on(gw.port, c) for c in CLIENTS]
