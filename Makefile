@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CONFIG ?= examples/gateway.toml
 
-.PHONY: run test test-pure check-compiled lint bench acceptance interop-deps clean
+.PHONY: run test test-fast test-pure check-compiled lint bench acceptance interop-deps clean
 
 # The compiled stages are built by the editable install: every *.pyx, and the
 # modules compiled a second time from their pure-Python source (setup.py's
@@ -33,6 +33,12 @@ acceptance: $(STAMP)
 test: lint check-compiled interop-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(MAKE) --no-print-directory test-pure
+
+## The unit lane: sans-I/O tests, no sockets or subprocesses, none of the slow ones (the
+## lanes are in tests/conftest.py; -m socket, -m process and -m slow select the others),
+## the property tests with a tenth of their examples (tests/property_examples.py).
+test-fast: $(STAMP)
+	FIXGW_FAST_PROPERTIES=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "unit and not slow"
 
 # The pure-Python twins, which stay the reference implementation and the fallback:
 # the engine tests already run on both builds in the main pass (tests/engines.py),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import Iterable
 
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode
@@ -188,3 +189,12 @@ class TcpPeer(MessageBuilder):
         self.writer.close()
         with contextlib.suppress(ConnectionResetError, BrokenPipeError, ssl.SSLError):
             await self.writer.wait_closed()
+
+
+async def logged_on(port: int, heartbeat: int = 30, **kw: str) -> TcpPeer:
+    """A TcpPeer on `port` whose Logon the gateway answered with a Logon."""
+    peer = await TcpPeer.connect(port, **kw)
+    await peer.write(peer.logon(heartbeat, now=time.time()))
+    reply = await peer.receive()
+    assert reply.msg_type == b"A", reply
+    return peer

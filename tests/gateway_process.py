@@ -75,3 +75,28 @@ class GatewayProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         self.proc.send_signal(sig)
         return self.proc.wait(timeout)
+
+
+def write_config(path: Path, data_dir: Path, extra: str = "") -> Path:
+    """A session-layer gateway config (one session, CLIENT1) at `path`; `extra` is
+    appended TOML."""
+    path.write_text(
+        f"""
+[listen]
+host = "127.0.0.1"
+port = 0
+
+[store]
+data_dir = "{data_dir}"
+fsync = "batch"
+
+[server]
+application = "reject"   # session-layer tests: application messages get 35=j
+
+[[sessions]]
+SenderCompID = "FIXGW"
+TargetCompID = "CLIENT1"
+{extra}
+"""
+    )
+    return path

@@ -12,13 +12,12 @@ import logging
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fix_gateway import auth
-from fix_gateway.config import ConfigError, load_settings
+from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.session.logon_failures import LogonFailures
 from tests.fix_peer import SansIOPeer
@@ -57,6 +56,7 @@ def test_malformed_hashes_are_refused(bad: str) -> None:
         auth.parse_password_hash(bad)
 
 
+@pytest.mark.process
 def test_hash_password_command_reads_stdin_and_prints_a_verifying_hash() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "fix_gateway.cli", "hash-password"], input="tr0ub4dor&3\n",
@@ -181,8 +181,8 @@ def test_messages_after_a_logon_wait_for_its_credential_check() -> None:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(
         tmp_path,
         [
             {"TargetCompID": "CLIENT1", "Username": "alice", "PasswordHash": ALICE_HASH},
@@ -191,10 +191,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
             {"TargetCompID": "CLIENT3"},
         ],
         security={"max_logon_failures": 3, "logon_failure_window": 60, "lockout": 30},
-    ))  # fmt: skip
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+    )  # fmt: skip
 
 
 async def refused(port: int, name: str, *extra: tuple[int, object],
@@ -208,6 +205,7 @@ async def refused(port: int, name: str, *extra: tuple[int, object],
     return reply
 
 
+@pytest.mark.socket
 async def test_hashed_password_logon_and_order_round_trip(gateway: Gateway) -> None:
     alice = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)
     await alice.order("A1", "buy", 10, "100.00")
@@ -217,6 +215,7 @@ async def test_hashed_password_logon_and_order_round_trip(gateway: Gateway) -> N
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_wrong_or_missing_credentials_get_logout_and_a_log_line(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -236,6 +235,7 @@ async def test_wrong_or_missing_credentials_get_logout_and_a_log_line(
     assert not any("Tr0ub4dor" in line or "correct horse" in line for line in lines)
 
 
+@pytest.mark.socket
 async def test_repeated_failures_lock_the_address_out_but_not_others(gateway: Gateway) -> None:
     for _ in range(3):
         await refused(gateway.port, "CLIENT1", (553, "alice"), (554, "guess"))
@@ -251,6 +251,7 @@ async def test_repeated_failures_lock_the_address_out_but_not_others(gateway: Ga
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
     gateway: Gateway,
 ) -> None:
@@ -272,6 +273,7 @@ async def test_a_logon_to_ones_own_session_does_not_reset_guesses_at_another(
     await own.close()
 
 
+@pytest.mark.socket
 async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_live(
     gateway: Gateway,
 ) -> None:
@@ -294,6 +296,7 @@ async def test_a_wrong_password_is_answered_alike_whether_or_not_the_session_is_
     await alice.close()
 
 
+@pytest.mark.socket
 async def test_allow_list_refuses_other_addresses(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -308,6 +311,7 @@ async def test_allow_list_refuses_other_addresses(
     await client.close()
 
 
+@pytest.mark.socket
 async def test_sessions_only_ever_see_their_own_executions(gateway: Gateway) -> None:
     """Two firms trade with each other: each gets reports for its own orders only."""
     buyer = await Client.logged_on(gateway.port, "CLIENT1", *ALICE)

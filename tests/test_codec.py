@@ -33,6 +33,7 @@ from fix_gateway.codec import (
     render,
 )
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
+from tests.property_examples import examples
 
 T0 = 1_800_000_000.0
 TS = format_timestamp(T0)
@@ -736,7 +737,7 @@ def _expected(raw: bytes, fields: list[tuple[int, bytes]]) -> list[tuple[int, by
     return [(8, b"FIX.4.4"), (9, b"%d" % body_length_of(raw)), *fields, (10, raw[-4:-1])]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(valid_messages(), min_size=1, max_size=4), st.data())
 def test_property_split_stream_decodes_to_same_fields(
     msgs: list[tuple[bytes, list[tuple[int, bytes]]]], data: st.DataObject
@@ -794,7 +795,7 @@ def _check_accounting(stream: bytes, chunks: list[bytes], max_size: int) -> list
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.one_of(noise, valid_messages().map(lambda m: m[0])), max_size=6), st.data())
 def test_property_random_bytes_never_raise(parts: list[bytes], data: st.DataObject) -> None:
     stream = b"".join(parts)
@@ -843,7 +844,7 @@ def test_garbage_pieces_that_join_into_a_start_mark_are_still_garbage() -> None:
     _assert_recovered([(b"8=", []), (b"x8=F", [])], b"IX\x01\x01", [3])
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.lists(st.tuples(noise, st.lists(valid_messages(), max_size=2)), min_size=1, max_size=4),
     noise,
@@ -864,7 +865,7 @@ tag_texts = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.tuples(tag_texts, values), max_size=20))
 def test_property_parse_fields_fast_and_slow_paths_agree(fields: list[tuple[bytes, bytes]]) -> None:
     raw = b"8=FIX.4.4\x019=5\x0135=0\x01" + b"".join(t + b"=" + v + SOH for t, v in fields)

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fix_gateway import codec_pure as pure
+from tests.property_examples import examples
 
 SOH = b"\x01"
 
@@ -135,7 +136,7 @@ noise = st.one_of(
 max_sizes = st.sampled_from([40, 64, 200, 256, 300, 1000, 65536])
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(frames(), frames(), noise), max_size=6), st.data())
 def test_property_streams_decode_the_same(parts: list[bytes], data: st.DataObject) -> None:
     stream = b"".join(parts)
@@ -143,7 +144,7 @@ def test_property_streams_decode_the_same(parts: list[bytes], data: st.DataObjec
     assert_same(split(stream, cuts), data.draw(max_sizes))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(frames(), min_size=1, max_size=3))
 def test_property_streams_decode_the_same_byte_by_byte(parts: list[bytes]) -> None:
     stream = b"".join(parts)
@@ -202,7 +203,7 @@ def message_views(msg: Any) -> list[object]:
     ]  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frames())
 def test_property_messages_answer_the_same(raw: bytes) -> None:
     items, _ = pure.Decoder().feed(raw)
@@ -263,7 +264,7 @@ digit_texts = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(digit_texts)
 def test_property_integer_readers_agree(text: bytes) -> None:
     for name in ("parse_uint", "parse_int", "int_in_reach"):
@@ -276,7 +277,7 @@ def test_integer_readers_agree_on_other_types() -> None:
             same_outcome(getattr(compiled, name), getattr(pure, name), value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.one_of(st.binary(max_size=600), frames()))
 def test_property_checksum_and_parse_fields_agree(data: bytes) -> None:
     same_outcome(compiled.checksum, pure.checksum, data)
@@ -292,7 +293,7 @@ render_values = st.one_of(
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.tuples(render_tags, render_values), max_size=40))
 def test_property_render_agrees(fields: list[tuple[object, object]]) -> None:
     same_outcome(compiled.render, pure.render, fields)
@@ -304,7 +305,7 @@ def test_render_rejects_what_the_reference_rejects() -> None:
         same_outcome(compiled.render, pure.render, bad)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.sampled_from([b"FIX.4.4", b"FIXT.1.1", b"", b"x" * 40]),
        st.one_of(st.binary(max_size=400), st.binary(min_size=2000, max_size=3000)))
 def test_property_frame_agrees(begin: bytes, body: bytes) -> None:

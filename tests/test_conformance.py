@@ -544,6 +544,7 @@ def gateway(request: pytest.FixtureRequest,
             process.wait()
 
 
+@pytest.mark.unit
 def test_scenarios_are_present_and_well_formed() -> None:
     assert len(SCENARIOS) >= 50, f"only {len(SCENARIOS)} scenarios in {SCENARIO_DIR}"
     for path in SCENARIOS:
@@ -557,6 +558,7 @@ def _wire(text: str) -> bytes:
     return data + b"10=%03d\x01" % checksum(data)
 
 
+@pytest.mark.unit
 def test_comparator_is_as_strict_as_the_acceptance_harness() -> None:
     expected = expected_fields("8=FIX.4.4|9=51|35=0|34=2|49=ISLD|52={TS}|56=TW44|10=*|")
     good = "8=FIX.4.4|9=51|35=0|34=2|49=ISLD|52=20260101-00:00:00.000|56=TW44|"
@@ -572,6 +574,7 @@ def test_comparator_is_as_strict_as_the_acceptance_harness() -> None:
     assert any("CheckSum" in p for p in compare(expected, bad_sum))
 
 
+@pytest.mark.unit
 def test_outgoing_lines_get_begin_string_length_and_checksum() -> None:
     data = build_outgoing("35=0|34=2|49=TW44|52=20260101-00:00:00|56=ISLD|")
     assert data.startswith(b"8=FIX.4.4\x019=47\x0135=0\x01")
@@ -582,7 +585,14 @@ def test_outgoing_lines_get_begin_string_length_and_checksum() -> None:
         expected_fields("8=FIX.4.4|9=50|35=0|34=2|49=ISLD|52={TS}|56=TW44|10=*|")
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.name for p in SCENARIOS])
+# Waits out a HeartBtInt and then a TestRequest's before the disconnect it checks.
+SLOW_SCENARIOS = {"test_request_sent_when_peer_silent_then_disconnect.fix"}
+
+
+@pytest.mark.parametrize("scenario", [
+    pytest.param(p, id=p.name, marks=[pytest.mark.slow] if p.name in SLOW_SCENARIOS else [])
+    for p in SCENARIOS
+])
 def test_scenario(gateway: GatewayProcess, scenario: Path) -> None:
     if gateway.process.poll() is not None:
         pytest.fail(f"gateway is no longer running (exit {gateway.process.returncode}):\n"

@@ -26,12 +26,14 @@ from pathlib import Path
 import pytest
 
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
-from fix_gateway.config import GatewaySettings, load_settings
+from fix_gateway.config import load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
-from tests.test_crash_restart import (
+from tests.gateway_settings import loopback_settings
+from tests.load_clients import (
+    LoadClient,
     assert_views_match_engine,
     load_clients,
     reconnect_and_recover,
@@ -39,8 +41,8 @@ from tests.test_crash_restart import (
     recover_then_load,
     remember_seqnums,
     restart_recover_and_check,
+    write_config,
 )
-from tests.test_recovery import LoadClient, write_config
 
 EXIT_FATAL = 3
 
@@ -52,6 +54,7 @@ def limit_file_size(limit: int) -> Callable[[], None]:
     return apply
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("limit", "first_to_fail", "drop_copy"),
     [
@@ -137,6 +140,7 @@ def _set_writable(root: Path, writable: bool) -> None:
         path.chmod(mode)
 
 
+@pytest.mark.slow
 def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     data = tmp_path / "data"
@@ -171,6 +175,7 @@ def test_read_only_data_directory_is_a_clear_start_error(tmp_path: Path) -> None
         assert again.stop() == 0
 
 
+@pytest.mark.socket
 async def test_journal_failure_leaves_no_report_of_what_it_did_not_journal(
     tmp_path: Path,
 ) -> None:
@@ -178,12 +183,11 @@ async def test_journal_failure_leaves_no_report_of_what_it_did_not_journal(
     session store, writing the ExecutionReport of an order the journal never got; a
     restart then resent a report for an order the engine did not have. The journal's
     file is swapped for /dev/full (writes fail with ENOSPC) while the gateway runs."""
-    settings = GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(tmp_path), "fsync": "none"},
-        "instruments": [{"symbol": "ACME"}],
-        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": "CLIENT1"}],
-    })
+    settings = loopback_settings(
+        tmp_path,
+        instruments=[{"symbol": "ACME"}],
+        sessions=[{"SenderCompID": "FIXGW", "TargetCompID": "CLIENT1"}],
+    )
 
     def order(peer: TcpPeer, cl: str) -> bytes:
         return peer.build("D", (11, cl), (38, 10), (40, 2), (44, "1.00"), (54, 1), (55, "ACME"),

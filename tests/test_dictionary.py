@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from fix_gateway.codec import Decoder, FieldValue, Message, encode
 from fix_gateway.dictionary import DEFAULT_DICTIONARY, Dictionary, ValidationPolicy
+from tests.property_examples import examples
 
 DICT = Dictionary.load()
 STRICT = ValidationPolicy()
@@ -167,7 +168,7 @@ _FIELD_VALUES = {
 }
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     msg_type=st.sampled_from(["D", "0", "1", "S"]),
     picks=st.lists(st.tuples(st.sampled_from(sorted(_FIELD_VALUES)), st.integers(0, 2)),

@@ -9,135 +9,16 @@ sessions receive with what the clients received and with the stream on disk.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from drop_copy.stream import StreamReader, stream_directory
-from fix_gateway.codec import FieldValue, Message
+from fix_gateway.codec import Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
-
-CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
-
-
-def make_settings(data_dir: Path, **drop_copy: object) -> GatewaySettings:
-    eod = FAR_END_OF_DAY
-    copies = [
-        {"SenderCompID": "FIXGW", "TargetCompID": "DC1", "Role": "drop-copy"},
-        {"SenderCompID": "FIXGW", "TargetCompID": "DC2", "Role": "drop-copy",
-         "DropCopySessions": ["CLIENT1"]},
-        {"SenderCompID": "FIXGW", "TargetCompID": "DC3", "Role": "drop-copy",
-         "DropCopyAccounts": ["ACC2"]},
-        {"SenderCompID": "FIXGW", "TargetCompID": "DCLIVE", "Role": "drop-copy",
-         "DropCopyDelivery": "live"},
-    ]  # fmt: skip
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
-        "server": {"logon_timeout": 2.0, "tick_interval": 0.02, "application": "orders"},
-        "engine": {"end_of_day": eod},
-        "instruments": [{"symbol": "ACME", "tick_size": "0.01"},
-                        {"symbol": "GLOBEX", "tick_size": "0.05"}],
-        "drop_copy": drop_copy,
-        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": c} for c in CLIENTS] + copies,
-    })  # fmt: skip
-
-
-ADMIN = {b"0", b"1", b"2", b"4", b"5", b"A"}
-
-
-class Peer:
-    """A logged-on FIX client that processes what it receives as a FIX engine
-    would: in MsgSeqNum order, each seqnum once, asking for a resend of a gap."""
-
-    def __init__(self, tcp: TcpPeer, name: str) -> None:
-        self.tcp = tcp
-        self.name = name
-        self.received: list[Message] = []  # application messages, in seqnum order
-        self.expected_in = 1  # next MsgSeqNum we expect from the gateway
-        self.resent = 0  # PossDupFlag=Y messages processed
-        self._held: dict[int, Message] = {}
-        self._resend_asked = False
-        self._syncs = 0
-        self._heartbeats: list[bytes] = []
-
-    @classmethod
-    async def log_on(cls, port: int, name: str, next_out: int = 1, expected_in: int = 1,
-                     *extra: tuple[int, FieldValue]) -> Peer:
-        tcp = await TcpPeer.connect(port, sender=name)
-        tcp.next_seq = next_out
-        peer = cls(tcp, name)
-        peer.expected_in = expected_in
-        await tcp.write(tcp.logon(30, *extra, now=time.time()))
-        reply = await tcp.receive()
-        assert reply.msg_type == b"A", reply
-        await peer._accept(reply)
-        return peer
-
-    async def _accept(self, msg: Message) -> None:
-        seq = int(msg.get(34) or 0)
-        if seq < self.expected_in:
-            return  # a possible duplicate of something already processed
-        self._held[seq] = msg
-        while self.expected_in in self._held:
-            m = self._held.pop(self.expected_in)
-            if m.msg_type == b"4":
-                self.expected_in = int(m.get(36) or 0)
-                continue
-            self.expected_in += 1
-            if m.get(43) == b"Y":
-                self.resent += 1
-            if m.msg_type == b"0" and m.get(112):
-                self._heartbeats.append(m.get(112) or b"")
-            if m.msg_type not in ADMIN:
-                self.received.append(m)
-        if self._held and not self._resend_asked:
-            self._resend_asked = True
-            await self.tcp.send("2", (7, self.expected_in), (16, 0))
-        elif not self._held:
-            self._resend_asked = False
-
-    async def pump(self, deadline: float) -> None:
-        await self._accept(await self.tcp.receive(max(0.1, deadline - time.monotonic())))
-
-    async def send(self, msg_type: str, *body: tuple[int, FieldValue]) -> None:
-        await self.tcp.send(msg_type, *body)
-
-    async def order(self, cl_ord_id: str, side: str, qty: int, symbol: str, price: str,
-                    account: str = "") -> None:
-        body: list[tuple[int, FieldValue]] = [
-            (11, cl_ord_id), (55, symbol), (54, "1" if side == "buy" else "2"),
-            (60, format_timestamp(time.time())), (38, qty), (40, "2"), (44, price),
-        ]  # fmt: skip
-        if account:
-            body.append((1, account))
-        await self.send("D", *body)
-
-    async def sync(self, timeout: float = 10.0) -> list[Message]:
-        """What is processed until our TestRequest is answered (in order)."""
-        self._syncs += 1
-        test_id = f"{self.name}-sync-{self._syncs}".encode()
-        before = len(self.received)
-        await self.send("1", (112, test_id))
-        deadline = time.monotonic() + timeout
-        while test_id not in self._heartbeats:
-            await self.pump(deadline)
-        return self.received[before:]
-
-    async def reports_until(self, count: int, timeout: float = 10.0) -> list[Message]:
-        """Process messages until `count` ExecutionReports (in all) have arrived."""
-        deadline = time.monotonic() + timeout
-        while sum(m.msg_type == b"8" for m in self.received) < count:
-            await self.pump(deadline)
-        return [m for m in self.received if m.msg_type == b"8"]
-
-    async def close(self) -> None:
-        await self.tcp.close()
+from tests.drop_copy_venue import CLIENTS, Peer, drop_copy_settings
 
 
 def ids(messages: list[Message]) -> list[tuple[bytes | None, bytes | None]]:
@@ -151,11 +32,8 @@ def stream_reports(data_dir: Path) -> list[tuple[int, bytes]]:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return drop_copy_settings(tmp_path)
 
 
 async def trade_a_little(one: Peer, two: Peer, three: Peer, tag: str) -> None:
@@ -288,7 +166,7 @@ async def test_offline_consumer_recovers_by_resend_and_catch_up(gateway: Gateway
 
 
 async def test_restart_resumes_each_consumer_where_it_stood(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(drop_copy_settings(tmp_path))
     await gw.start()
     dc = await Peer.log_on(gw.port, "DC1")
     one, two, three = [await Peer.log_on(gw.port, c) for c in CLIENTS]
@@ -300,7 +178,7 @@ async def test_restart_resumes_each_consumer_where_it_stood(tmp_path: Path) -> N
         await p.close()
     await gw.stop(drain_timeout=0.5)
 
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(drop_copy_settings(tmp_path))
     await gw.start()
     try:
         one, two, three = [await Peer.log_on(gw.port, c.name, 1, 1, (141, "Y"))
@@ -323,7 +201,7 @@ async def test_restart_resumes_each_consumer_where_it_stood(tmp_path: Path) -> N
 
 
 async def test_stream_can_be_turned_off(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path, enabled=False))
+    gw = Gateway(drop_copy_settings(tmp_path, enabled=False))
     await gw.start()
     try:
         one = await Peer.log_on(gw.port, "CLIENT1")

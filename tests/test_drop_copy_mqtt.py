@@ -25,12 +25,12 @@ from drop_copy.subscriber import GapTracker, follow
 from fix_gateway.config import GatewaySettings, MqttSettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
+from tests.drop_copy_venue import CLIENTS, Peer, drop_copy_settings
 from tests.mqtt_broker import REPO, Broker, free_port
-from tests.test_drop_copy import CLIENTS, Peer, make_settings
 
 
 def with_mqtt(data_dir: Path, **mqtt: object) -> GatewaySettings:
-    base = make_settings(data_dir)
+    base = drop_copy_settings(data_dir)
     return base.model_copy(update={"drop_copy": base.drop_copy.model_copy(update={
         "mqtt": MqttSettings.model_validate({"enabled": True, **mqtt})})})
 
@@ -72,6 +72,7 @@ async def collect_until(tracker: GapTracker, head: int, records: list[DropCopyRe
     stop.set()
 
 
+@pytest.mark.slow
 async def test_every_copy_once_in_order_across_a_broker_restart(
     broker: Broker, tmp_path: Path,
 ) -> None:
@@ -154,7 +155,7 @@ async def test_replay_prints_and_publishes_from_a_sequence_number(
     broker: Broker, tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    gw = Gateway(make_settings(data))  # the stream only: no feed running
+    gw = Gateway(drop_copy_settings(data))  # the stream only: no feed running
     await gw.start()
     try:
         clients = [await Peer.log_on(gw.port, c) for c in CLIENTS]
@@ -193,6 +194,7 @@ async def test_replay_prints_and_publishes_from_a_sequence_number(
     assert topic_for("fixgw", received[0]).startswith("fixgw/dropcopy/FIXGW-CLIENT")
 
 
+@pytest.mark.unit
 def test_gap_tracker_orders_dedups_and_names_gaps() -> None:
     def rec(seq: int) -> DropCopyRecord:
         return DropCopyRecord(seq=seq, session="A-B", sender_comp_id="A", target_comp_id="B",
@@ -209,6 +211,7 @@ def test_gap_tracker_orders_dedups_and_names_gaps() -> None:
     assert t.offer(rec(5)) == [] and t.missing() == (4, 4)
 
 
+@pytest.mark.unit
 def test_record_schema_names_every_field() -> None:
     from fix_gateway.dictionary import Dictionary
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from engine import PureMatchingEngine, compiled_engine
 from engine import snapshot as snap
-from tests.test_engine_reference import (
+from tests.engine_streams import (
     END_OF_DAY,
     INSTRUMENTS,
     KINDS,
@@ -31,6 +31,7 @@ from tests.test_engine_reference import (
     engine_options,
     streams,
 )
+from tests.property_examples import examples
 
 CompiledMatchingEngine = compiled_engine()
 pytestmark = pytest.mark.skipif(CompiledMatchingEngine is None,
@@ -74,7 +75,8 @@ def assert_same_state(pure: Any, compiled: Any) -> None:
         assert compiled.book(symbol).live_count() == pure.book(symbol).live_count()
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.slow
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=streams, options=engine_options)
 def test_compiled_engine_gives_the_pure_engines_events(
     commands: list[Any], options: dict[str, Any]
@@ -86,7 +88,7 @@ def test_compiled_engine_gives_the_pure_engines_events(
     assert_same_state(pure, compiled)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=long_streams, options=engine_options)
 def test_compiled_engine_agrees_on_long_streams(
     commands: list[Any], options: dict[str, Any]
@@ -97,7 +99,7 @@ def test_compiled_engine_agrees_on_long_streams(
     assert_same_state(pure, compiled)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=streams, options=engine_options, cut=st.floats(0, 1))
 def test_snapshots_cross_between_the_builds(
     commands: list[Any], options: dict[str, Any], cut: float
@@ -137,6 +139,7 @@ def test_the_compiled_engine_runs_on_the_compiled_book() -> None:
     assert not hasattr(Order(), "__dict__")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(("pure", "expected"), [
     ("1", "engine.engine"), ("", "engine.compiled.engine"),
 ])

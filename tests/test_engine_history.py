@@ -18,6 +18,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import read_entries
@@ -25,7 +27,7 @@ from engine.snapshot import restore, take
 from engine.types import Instrument, StpMode
 from fix_gateway.server import Gateway
 from tests.gateway_process import REPO, GatewayProcess
-from tests.test_recovery import CLIENTS, ClientView, LoadClient, write_config
+from tests.load_clients import CLIENTS, ClientView, LoadClient, write_config
 from tests.venue import Client, venue_settings
 
 
@@ -87,6 +89,7 @@ def recovered_line(log: Path) -> str:
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> None:
     config, data, history, log = history_setup(tmp_path)
 
@@ -121,6 +124,7 @@ def test_a_start_replays_only_what_came_after_the_snapshot(tmp_path: Path) -> No
         assert gw.stop() == 0
 
 
+@pytest.mark.slow
 def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
     tmp_path: Path,
 ) -> None:
@@ -150,6 +154,7 @@ def test_a_crash_between_archiving_and_saving_the_snapshot_loses_nothing(
         assert gw.stop() == 0
 
 
+@pytest.mark.slow
 def test_archives_beyond_archives_kept_are_deleted_once_a_snapshot_covers_them(
     tmp_path: Path,
 ) -> None:
@@ -169,6 +174,7 @@ def test_archives_beyond_archives_kept_are_deleted_once_a_snapshot_covers_them(
         assert gw.stop() == 0
 
 
+@pytest.mark.slow
 def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_in_use(
     tmp_path: Path,
 ) -> None:
@@ -208,6 +214,7 @@ def test_after_a_clean_stop_the_engine_settings_may_change_but_not_a_tick_size_i
     assert "instruments[ACME].tick_size: '0.01' -> '0.05'" in refused.stderr
 
 
+@pytest.mark.slow
 def test_a_damaged_snapshot_is_a_clear_start_error_and_the_archives_recover_it(
     tmp_path: Path,
 ) -> None:
@@ -242,6 +249,7 @@ async def exec_type(client: Client) -> str:
         return f[150]
 
 
+@pytest.mark.socket
 def test_a_snapshot_is_taken_once_a_day_after_the_end_of_day(tmp_path: Path) -> None:
     async def run() -> None:
         gw = Gateway(venue_settings(tmp_path / "data", [{"TargetCompID": "C1"}]))

@@ -28,8 +28,9 @@ from engine import (
     TimeInForce,
 )
 from engine import snapshot as snap
+from tests.engine_streams import END_OF_DAY, INSTRUMENTS, engine_options, streams
 from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
-from tests.test_engine_reference import END_OF_DAY, INSTRUMENTS, engine_options, streams
+from tests.property_examples import examples
 
 
 def through_disk(engine: MatchingEngine) -> dict[str, Any]:
@@ -37,7 +38,7 @@ def through_disk(engine: MatchingEngine) -> dict[str, Any]:
     return loaded
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(commands=streams, options=engine_options, cut=st.floats(0, 1))
 def test_restored_engine_answers_every_later_command_the_same(
     commands: list[Any], options: dict[str, Any], cut: float

@@ -17,8 +17,7 @@ from fix_gateway.replay.store_reader import find_session
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 from tests.gateway_process import GatewayProcess
-from tests.test_crash_restart import engine_orders
-from tests.test_recovery import CLIENTS, write_config
+from tests.load_clients import CLIENTS, engine_orders, write_config
 from tests.venue import Client, fields
 
 

@@ -585,6 +585,7 @@ CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("policy", [FsyncPolicy.NONE, FsyncPolicy.BATCH])
 def test_kill_9_at_a_random_moment(tmp_path: Path, policy: FsyncPolicy) -> None:
     store_dir = tmp_path / "store"

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -273,7 +274,7 @@ class HostilePeer(RuleBasedStateMachine):
 
 
 HostilePeer.TestCase.settings = FUZZ
-test_session_state_machine_fuzz = HostilePeer.TestCase
+test_session_state_machine_fuzz = pytest.mark.slow(HostilePeer.TestCase)
 
 
 # --- the codec alone ------------------------------------------------------------------

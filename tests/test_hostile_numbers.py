@@ -14,7 +14,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,11 +28,13 @@ from engine.types import Instrument
 from fix_gateway.application.order_entry import OrderEntry
 from fix_gateway.application.prices import MAX_WHOLE_DIGITS, PriceScale, parse_decimal
 from fix_gateway.codec import Decoder, FieldValue, Garbled, Message, encode, parse_int, parse_uint
+from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.session import Session, SessionConfig, State
 from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FsyncPolicy, MemoryStore
 from tests.fix_peer import DICTIONARY, OUR_ID, T0, THEIR_ID, SansIOPeer, TcpPeer
+from tests.property_examples import examples
 from tests.venue import Client, venue_settings
 
 NOW = format_timestamp(T0).decode()
@@ -321,7 +323,7 @@ def _oracle_seq(value: bytes) -> int | None:
     return int(significant) if len(significant) <= 18 else None
 
 
-PROPERTY = settings(max_examples=200, deadline=None,
+PROPERTY = settings(max_examples=examples(200), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -374,11 +376,8 @@ def test_any_absurd_numeric_or_time_value_in_a_logon_is_answered(
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": THEIR_ID}]))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(tmp_path, [{"TargetCompID": THEIR_ID}])
 
 
 TCP_CASES: list[tuple[str, list[tuple[int, FieldValue]], dict[str, object], dict[int, str]]] = [
@@ -393,6 +392,7 @@ TCP_CASES: list[tuple[str, list[tuple[int, FieldValue]], dict[str, object], dict
 ]
 
 
+@pytest.mark.socket
 async def test_absurd_values_over_tcp_are_answered_and_the_session_lives(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:

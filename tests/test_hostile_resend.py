@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
-from tests.test_server_tcp import make_settings
+from tests.gateway_settings import session_layer_settings
 
 STORED = 5000  # ExecutionReports of ~240 bytes: ~1.2 MB to resend
 REQUESTS = 100
@@ -19,7 +19,7 @@ REQUESTS = 100
 async def test_a_hundred_resend_requests_in_one_write_are_one_bounded_resend(
     tmp_path: Path,
 ) -> None:
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(session_layer_settings(tmp_path))
     await gw.start()
     try:
         session = next(s for s in gw.sessions if s.config.target_comp_id == "CLIENT1")
@@ -68,7 +68,7 @@ async def test_a_hundred_resend_requests_in_one_write_are_one_bounded_resend(
 async def test_a_report_made_after_a_cut_comes_by_resend_after_the_next_logon(
     tmp_path: Path,
 ) -> None:
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(session_layer_settings(tmp_path))
     await gw.start()
     try:
         peer = await TcpPeer.connect(gw.port)

@@ -21,20 +21,20 @@ from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import MessageBuilder, TcpPeer
+from tests.gateway_settings import loopback_settings
 
 RESTING = 5
 RESTING_QTY = 1_000_000
 
 
 def settings(data_dir: Path, **server: object) -> GatewaySettings:
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
-        "server": {"tick_interval": 0.05, "write_buffer_limit": 4096, **server},
-        "instruments": [{"symbol": "ACME"}],
-        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": "SLOW"},
-                     {"SenderCompID": "FIXGW", "TargetCompID": "FAST"}],
-    })
+    return loopback_settings(
+        data_dir,
+        server={"tick_interval": 0.05, "write_buffer_limit": 4096, **server},
+        instruments=[{"symbol": "ACME"}],
+        sessions=[{"SenderCompID": "FIXGW", "TargetCompID": "SLOW"},
+                  {"SenderCompID": "FIXGW", "TargetCompID": "FAST"}],
+    )
 
 
 def _now() -> bytes:
@@ -142,6 +142,7 @@ def assert_every_fill_recovered(gw: Gateway, resent: list[Message], traded: int)
     assert len(engine) == RESTING
 
 
+@pytest.mark.slow
 async def test_slow_consumer_is_cut_off_after_the_timeout_and_recovers_by_resend(
     tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -11,7 +11,6 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,9 @@ from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.log_format import configure_logging, parse_pairs
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
-from tests.gateway_process import GatewayProcess
-from tests.test_order_entry_tcp import Trader, make_settings
-from tests.test_process import write_config
+from tests.gateway_process import GatewayProcess, write_config
+from tests.gateway_settings import order_entry_settings
+from tests.venue import Trader
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z (IN |OUT) 8=FIX\.4\.4\|9=\d+\|35=")
 
@@ -45,6 +44,7 @@ def serve(tmp_path: Path, logging_toml: str) -> GatewayProcess:
 # --- event logs ---------------------------------------------------------------------
 
 
+@pytest.mark.process
 async def test_json_event_log_is_one_object_per_line(tmp_path: Path) -> None:
     gw = serve(tmp_path, 'format = "json"\nmessages = false\n')
     try:
@@ -65,6 +65,7 @@ async def test_json_event_log_is_one_object_per_line(tmp_path: Path) -> None:
     assert int(events["metrics_listening"]["port"]) > 0
 
 
+@pytest.mark.process
 async def test_kv_event_log_to_a_rotated_file(tmp_path: Path) -> None:
     log_file = tmp_path / "logs" / "fixgw.log"
     gw = serve(tmp_path, f'file = "{log_file}"\nmax_bytes = 1024\nbackups = 2\n'
@@ -84,6 +85,7 @@ async def test_kv_event_log_to_a_rotated_file(tmp_path: Path) -> None:
     assert "event=stopped" in log_file.read_text()
 
 
+@pytest.mark.unit
 def test_old_top_level_log_level_still_applies(tmp_path: Path) -> None:
     path = tmp_path / "gw.toml"
     path.write_text('log_level = "WARNING"\n')
@@ -100,6 +102,7 @@ def test_old_top_level_log_level_still_applies(tmp_path: Path) -> None:
         root.handlers[:] = saved[1]
 
 
+@pytest.mark.unit
 def test_bad_logging_setting_names_the_key(tmp_path: Path) -> None:
     path = tmp_path / "gw.toml"
     path.write_text('[logging]\nformat = "xml"\n')
@@ -110,6 +113,7 @@ def test_bad_logging_setting_names_the_key(tmp_path: Path) -> None:
         load_settings(path)
 
 
+@pytest.mark.unit
 def test_json_formatter_parses_quoted_values() -> None:
     assert parse_pairs("event=disconnect peer=1.2.3.4:5 reason='peer closed' n=3") == {
         "event": "disconnect", "peer": "1.2.3.4:5", "reason": "peer closed", "n": "3"}
@@ -120,18 +124,12 @@ def test_json_formatter_parses_quoted_values() -> None:
 
 
 def message_settings(data_dir: Path, **logging_keys: object) -> GatewaySettings:
-    base = make_settings(data_dir).model_dump(by_alias=True)
-    base["metrics"] = {"enabled": False}
-    base["logging"] = logging_keys
-    return GatewaySettings.model_validate(base)
+    return order_entry_settings(data_dir, metrics={"enabled": False}, logging=logging_keys)
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(message_settings(tmp_path, messages_max_bytes=4096, messages_backups=2))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return message_settings(tmp_path, messages_max_bytes=4096, messages_backups=2)
 
 
 async def test_message_log_holds_every_message_in_and_out(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,24 +24,15 @@ from fix_gateway.codec import Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
-from tests.test_order_entry_tcp import Trader, make_settings
+from tests.gateway_settings import metrics_settings
+from tests.venue import Trader
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def metrics_settings(data_dir: Path, **logging: object) -> GatewaySettings:
-    base = make_settings(data_dir).model_dump(by_alias=True)
-    base["metrics"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
-    base["logging"] = {"messages": False, **logging}
-    return GatewaySettings.model_validate(base)
-
-
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(metrics_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return metrics_settings(tmp_path)
 
 
 def http_get(url: str) -> tuple[int, str, str]:
@@ -401,6 +391,7 @@ async def test_grafana_dashboard_uses_only_exported_metrics(gateway: Gateway) ->
 # --- the session layer's counters, sans I/O -----------------------------------------
 
 
+@pytest.mark.unit
 def test_session_counters_fold_reasons_into_bounded_kinds() -> None:
     from tests.fix_peer import SansIOPeer
 

@@ -35,43 +35,15 @@ from fix_gateway.codec import FieldValue, Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import ORDER_ENTRY_CLIENTS, order_entry_settings
+from tests.venue import Trader, fields
 
 REPO = Path(__file__).resolve().parent.parent
-CLIENTS = ("CLIENT1", "CLIENT2", "CLIENT3")
-
-
-def make_settings(data_dir: Path) -> GatewaySettings:
-    # Day orders expire at end_of_day: put it half a day away from now, so no
-    # test ever runs across it.
-    eod = FAR_END_OF_DAY
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
-        "server": {"logon_timeout": 2.0, "tick_interval": 0.05, "application": "orders"},
-        "engine": {"stp_mode": "cancel_resting", "end_of_day": eod},
-        "instruments": [
-            {"symbol": "ACME", "tick_size": "0.01"},
-            {"symbol": "GLOBEX", "tick_size": "0.05"},
-            {"symbol": "BANDED", "tick_size": "0.01", "band_low": "90", "band_high": "110"},
-            {"symbol": "LOTS", "tick_size": "0.01", "lot_size": 100},
-            {"symbol": "CAPPED", "tick_size": "0.01", "max_qty": 1000},
-        ],
-        "sessions": [{"SenderCompID": "FIXGW", "TargetCompID": c} for c in CLIENTS],
-    })  # fmt: skip
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
-
-
-def fields(msg: Message) -> dict[int, str]:
-    return {tag: value.decode("latin-1") for tag, value in msg.fields}
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return order_entry_settings(tmp_path)
 
 
 def body_tags(msg: Message) -> list[int]:
@@ -80,83 +52,9 @@ def body_tags(msg: Message) -> list[int]:
     return [tag for tag in msg.tags if tag not in header]
 
 
-class Trader:
-    """One logged-on client session over TCP."""
-
-    def __init__(self, peer: TcpPeer, name: str) -> None:
-        self.peer = peer
-        self.name = name
-        self._test_ids = 0
-
-    @classmethod
-    async def log_on(cls, port: int, name: str) -> Trader:
-        peer = await TcpPeer.connect(port, sender=name)
-        await peer.write(peer.logon(30, now=time.time()))
-        reply = await peer.receive()
-        assert reply.msg_type == b"A", reply
-        return cls(peer, name)
-
-    async def send(self, msg_type: str, *body: tuple[int, FieldValue]) -> None:
-        await self.peer.send(msg_type, *body)
-
-    async def order(
-        self, cl_ord_id: str, side: str, qty: FieldValue, symbol: str,
-        price: FieldValue | None = None, ord_type: str | None = None,
-        *extra: tuple[int, FieldValue],
-    ) -> None:
-        """NewOrderSingle; OrdType limit with a price, market without (unless given)."""
-        if ord_type is None:
-            ord_type = "2" if price is not None else "1"
-        body: list[tuple[int, FieldValue]] = [
-            (11, cl_ord_id), (55, symbol), (54, "1" if side == "buy" else "2"),
-            (60, format_timestamp(time.time())), (38, qty), (40, ord_type),
-        ]  # fmt: skip
-        if price is not None:
-            body.append((44, price))
-        body += extra
-        await self.send("D", *body)
-
-    async def cancel(self, cl_ord_id: str, orig: str, symbol: str, side: str) -> None:
-        await self.send("F", (41, orig), (11, cl_ord_id), (55, symbol),
-                        (54, "1" if side == "buy" else "2"),
-                        (60, format_timestamp(time.time())))
-
-    async def replace(self, cl_ord_id: str, orig: str, symbol: str, side: str, qty: int,
-                      price: str) -> None:
-        await self.send("G", (41, orig), (11, cl_ord_id), (55, symbol),
-                        (54, "1" if side == "buy" else "2"),
-                        (60, format_timestamp(time.time())), (38, qty), (40, "2"), (44, price))
-
-    async def next(self, msg_type: str | None = None) -> Message:
-        """The next message that is not a Heartbeat (of the given type, if any)."""
-        while True:
-            msg = await self.peer.receive(5.0)
-            if msg.msg_type == b"0":
-                continue
-            if msg_type is not None:
-                assert msg.msg_type == msg_type.encode(), f"expected 35={msg_type}, got {msg}"
-            return msg
-
-    async def er(self, exec_type: str | None = None) -> dict[int, str]:
-        msg = await self.next("8")
-        f = fields(msg)
-        if exec_type is not None:
-            assert f[150] == exec_type, f
-        return f
-
-    async def alive(self) -> None:
-        """A TestRequest is answered, and nothing else was waiting before the answer."""
-        self._test_ids += 1
-        test_id = f"{self.name}-alive-{self._test_ids}"
-        await self.send("1", (112, test_id))
-        msg = await self.peer.receive(5.0)
-        assert msg.msg_type == b"0" and msg.get(112) == test_id.encode(), \
-            f"expected the Heartbeat for {test_id}, got {msg}"
-
-
 @pytest.fixture
 async def traders(gateway: Gateway) -> AsyncIterator[tuple[Trader, Trader, Trader]]:
-    one, two, three = [await Trader.log_on(gateway.port, name) for name in CLIENTS]
+    one, two, three = [await Trader.log_on(gateway.port, name) for name in ORDER_ENTRY_CLIENTS]
     yield one, two, three
     for t in (one, two, three):
         await t.peer.close()
@@ -769,6 +667,7 @@ async def test_self_trade_prevention_cancels_the_resting_order(
 # --- fixgw client ----------------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_client_command_language() -> None:
     order = parse_command("buy 100 ACME @ 101.25 tif ioc account A1 id X1")
     assert order == OrderCmd("1", "100", "ACME", price="101.25", tif="3", account="A1",
@@ -807,6 +706,7 @@ async def _run_client(port: int, *args: str, stdin: bytes = b"") -> tuple[int, s
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.process
 async def test_fixgw_client_buy_and_crossing_sell(gateway: Gateway) -> None:
     # CLIENT1 stays connected, reading commands from a pipe, while CLIENT2 crosses it.
     buyer = await asyncio.create_subprocess_exec(
@@ -869,6 +769,7 @@ async def test_fixgw_client_buy_and_crossing_sell(gateway: Gateway) -> None:
             await buyer.wait()
 
 
+@pytest.mark.process
 async def test_fixgw_client_text_output_and_exit_codes(gateway: Gateway) -> None:
     rc, out, err = await _run_client(
         gateway.port, "--sender", "CLIENT3", "--timeout", "0.2",

@@ -22,30 +22,7 @@ from engine.types import NewOrder, OrdType, Side, TimeInForce
 from fix_gateway.utc_time import format_timestamp
 from session_store import FsyncPolicy
 from tests.fix_peer import TcpPeer
-from tests.gateway_process import REPO, GatewayProcess
-
-
-def write_config(path: Path, data_dir: Path, extra: str = "") -> Path:
-    path.write_text(
-        f"""
-[listen]
-host = "127.0.0.1"
-port = 0
-
-[store]
-data_dir = "{data_dir}"
-fsync = "batch"
-
-[server]
-application = "reject"   # session-layer tests: application messages get 35=j
-
-[[sessions]]
-SenderCompID = "FIXGW"
-TargetCompID = "CLIENT1"
-{extra}
-"""
-    )
-    return path
+from tests.gateway_process import REPO, GatewayProcess, write_config
 
 
 @pytest.fixture

@@ -392,6 +392,7 @@ def test_every_kind_of_report_passes_quickfix_validation(client: ClientFactory) 
     assert_contiguous(conv)
 
 
+@pytest.mark.slow
 def test_gap_from_client_is_recovered_with_gap_fill(client: ClientFactory) -> None:
     qf = client("QFGAPCLIENT")
     first = qf.run("order")
@@ -508,6 +509,7 @@ def test_gap_from_gateway_is_filled_with_gap_fill_and_possdup_resend(client: Cli
     assert next_target == int(conv.wire("QF_IN")[-1][34]) + 1, conv.log
 
 
+@pytest.mark.slow
 def test_reset_seq_num_flag_on_logon(client: ClientFactory) -> None:
     qf = client("QFRESET")
     assert_clean(qf.run("order"))
@@ -524,6 +526,7 @@ def test_reset_seq_num_flag_on_logon(client: ClientFactory) -> None:
     assert_contiguous(conv)
 
 
+@pytest.mark.slow
 def test_sigterm_logs_client_out_and_restart_keeps_sequence_numbers(
     initiator: Path, tmp_path: Path
 ) -> None:

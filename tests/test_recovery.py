@@ -7,147 +7,12 @@ import asyncio
 import random
 import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from fix_gateway.codec import Message
-from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
+import pytest
+
 from tests.gateway_process import REPO, GatewayProcess
-
-CLIENTS = ("C1", "C2", "C3")
-
-
-def write_config(tmp_path: Path) -> Path:
-    sessions = "\n".join(
-        f'[[sessions]]\nSenderCompID = "FIXGW"\nTargetCompID = "{c}"\n' for c in CLIENTS
-    )
-    path = tmp_path / "gw.toml"
-    path.write_text(f"""
-[listen]
-host = "127.0.0.1"
-port = 0
-
-[store]
-data_dir = "{tmp_path / 'data'}"
-fsync = "interval"
-
-[[instruments]]
-symbol = "ACME"
-tick_size = "0.01"
-
-[[instruments]]
-symbol = "GLOBEX"
-tick_size = "0.05"
-
-{sessions}
-""")
-    return path
-
-
-@dataclass
-class ClientView:
-    """What one client was told: the last report per order, every ExecID once."""
-
-    orders: dict[str, dict[int, bytes]] = field(default_factory=dict)  # by OrderID
-    exec_ids: set[bytes] = field(default_factory=set)
-    fills: dict[str, int] = field(default_factory=dict)
-    last_seq: int = 0
-
-    def absorb(self, msg: Message) -> None:
-        self.last_seq = max(self.last_seq, int(msg.get(34) or 0))
-        if msg.msg_type != b"8" or msg.get(37) in (None, b"NONE"):
-            return
-        exec_id = msg.get(17) or b""
-        if exec_id in self.exec_ids:
-            assert msg.get(43) == b"Y", f"ExecID {exec_id!r} reported twice without PossDup"
-            return
-        self.exec_ids.add(exec_id)
-        order_id = (msg.get(37) or b"").decode()
-        if msg.get(150) == b"F":
-            self.fills[order_id] = self.fills.get(order_id, 0) + int(msg.get(32) or 0)
-        fields = {tag: msg.get(tag) or b"" for tag in (11, 39, 151, 14, 38, 54, 55)}
-        self.orders[order_id] = fields
-
-    def open_orders(self) -> dict[str, int]:
-        return {
-            oid: int(f[151]) for oid, f in self.orders.items() if f[39] in (b"0", b"1")
-        }
-
-
-class LoadClient:
-    def __init__(self, name: str, port: int, view: ClientView, rng: random.Random) -> None:
-        self.name = name
-        self.port = port
-        self.view = view
-        self.rng = rng
-        self.peer: TcpPeer | None = None
-        self.next_seq = 1
-        self.sent_orders: list[str] = []
-
-    async def connect(self) -> None:
-        peer = await TcpPeer.connect(self.port, sender=self.name)
-        peer.next_seq = self.next_seq
-        reset = self.next_seq == 1
-        extra = [(141, "Y")] if reset else []
-        await peer.write(peer.logon(30, *extra, now=time.time()))
-        self.peer = peer
-        logon = await peer.receive()
-        assert logon.msg_type == b"A", logon
-        their_next = int(logon.get(34) or 0)
-        if not reset and their_next > self.view.last_seq + 1:
-            await peer.send("2", (7, self.view.last_seq + 1), (16, 0))
-        self.view.last_seq = max(self.view.last_seq, their_next)
-
-    async def send_random(self, count: int) -> None:
-        assert self.peer is not None
-        rng = self.rng
-        for _ in range(count):
-            ts = format_timestamp(time.time())
-            if self.sent_orders and rng.random() < 0.25:
-                target = rng.choice(self.sent_orders)
-                await self.peer.send("F", (11, f"{self.name}-X{self.peer.next_seq}"),
-                                     (41, target), (54, 1 if target.endswith("B") else 2),
-                                     (55, "ACME"), (60, ts))
-                continue
-            side = rng.choice((1, 2))
-            cl = f"{self.name}-{self.peer.next_seq}{'B' if side == 1 else 'S'}"
-            price = f"{100 + rng.randint(-5, 5) * 0.01:.2f}"
-            await self.peer.send("D", (11, cl), (1, f"ACC-{self.name}"), (21, 1),
-                                 (38, rng.randint(1, 10) * 10), (40, 2), (44, price),
-                                 (54, side), (55, "ACME"), (59, 1), (60, ts))
-            self.sent_orders.append(cl)
-        self.next_seq = self.peer.next_seq
-
-    async def read_until_acks(self, count: int) -> None:
-        assert self.peer is not None
-        while len(self.view.exec_ids) < count:
-            self.view.absorb(await self.peer.receive(timeout=5))
-
-    async def drain(self, quiet: float = 0.5) -> None:
-        """Absorb everything that arrives until the line is quiet."""
-        assert self.peer is not None
-        while True:
-            try:
-                msg = await self.peer.receive(timeout=quiet)
-            except TimeoutError:
-                return
-            except (EOFError, ConnectionResetError):
-                return
-            if msg.msg_type == b"2":  # the gateway lost our tail: those orders were never acked
-                begin = int(msg.get(7) or 0)
-                await self.peer.send("4", (36, self.peer.next_seq), (123, "Y"), seq=begin,
-                                     header=[(43, "Y"), (122, format_timestamp(time.time()))])
-                continue
-            self.view.absorb(msg)
-
-
-def engine_open_orders(state: dict, session: str) -> dict[str, int]:  # type: ignore[type-arg]
-    return {
-        str(o["order_id"]): o["leaves_qty"]
-        for o in state["open_orders"] if o["session"] == session
-    }
+from tests.load_clients import CLIENTS, ClientView, LoadClient, engine_open_orders, write_config
 
 
 def test_state_after_kill_9_equals_state_before(tmp_path: Path) -> None:
@@ -179,6 +44,7 @@ def test_state_after_kill_9_equals_state_before(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
     """Kill in the middle of pipelined orders; after restart and resend, what the
     clients were told matches the engine exactly, with no fill twice or lost."""
@@ -226,6 +92,7 @@ def test_kill_9_mid_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
         assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_settings_that_would_replay_orders_differently_are_refused(tmp_path: Path) -> None:
     """A journal holding orders replays only under the settings it was written with:
     a changed tick size is a start error naming the key; a new instrument is fine."""

@@ -33,7 +33,7 @@ from fix_gateway.utc_time import format_timestamp, parse_timestamp
 from session_store import FileStore, FsyncPolicy, read_inbound, read_outbound
 from tests.fix_peer import SansIOPeer, TcpPeer
 from tests.gateway_process import REPO, GatewayProcess
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import FAR_END_OF_DAY
 
 SESSION = "FIXGW-CLIENT1"
 
@@ -367,6 +367,7 @@ def test_redrive_to_a_closed_port_fails_with_status_3(recording: Recording) -> N
 # --- the store's inbound log ----------------------------------------------------------------
 
 
+@pytest.mark.unit
 def test_inbound_log_is_written_by_flush_and_survives_reopening(tmp_path: Path) -> None:
     store = FileStore(tmp_path, fsync=FsyncPolicy.NONE, record_inbound=True)
     store.append_inbound(b"in-1", 100.0)
@@ -387,6 +388,7 @@ def test_inbound_log_is_written_by_flush_and_survives_reopening(tmp_path: Path) 
     reopened.close()
 
 
+@pytest.mark.unit
 def test_inbound_log_trims_a_torn_tail_on_open(tmp_path: Path) -> None:
     store = FileStore(tmp_path, fsync=FsyncPolicy.NONE, record_inbound=True)
     store.append_inbound(b"whole", 1.0)
@@ -402,6 +404,7 @@ def test_inbound_log_trims_a_torn_tail_on_open(tmp_path: Path) -> None:
     assert os.path.getsize(tmp_path / "inbound.idx") == 28
 
 
+@pytest.mark.unit
 def test_store_without_record_inbound_keeps_no_inbound_files(tmp_path: Path) -> None:
     store = FileStore(tmp_path, fsync=FsyncPolicy.NONE)
     store.append_inbound(b"ignored", 1.0)
@@ -410,6 +413,7 @@ def test_store_without_record_inbound_keeps_no_inbound_files(tmp_path: Path) -> 
     assert not (tmp_path / "inbound.dat").exists()
 
 
+@pytest.mark.unit
 def test_gateway_honours_record_inbound_false(tmp_path: Path) -> None:
     for record, data in ((True, tmp_path / "on"), (False, tmp_path / "off")):
         settings = GatewaySettings.model_validate({
@@ -423,6 +427,7 @@ def test_gateway_honours_record_inbound_false(tmp_path: Path) -> None:
         gateway.syncer.stop()
 
 
+@pytest.mark.unit
 def test_session_records_the_logon_and_every_later_message_in_arrival_order() -> None:
     peer = SansIOPeer()
     peer.log_on()
@@ -444,6 +449,7 @@ def er(*fields: tuple[int, FieldValue], seq: int = 1) -> Message:
     return Message(parsed[0], parsed[1], raw)
 
 
+@pytest.mark.unit
 def test_comparison_ignores_clocks_and_seqnums_but_nothing_else() -> None:
     a = er((37, 1), (150, "0"), (60, "20270115-08:00:00.000"), seq=5)
     b = er((37, 1), (150, "0"), (60, "20270116-09:30:00.000"), seq=2)

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fix_gateway import auth
 from fix_gateway.codec import Decoder, Message, checksum, encode, parse_fields
 from fix_gateway.message_log import MessageLog
@@ -92,6 +94,7 @@ def test_replay_show_masks_files_written_before_masking(tmp_path: Path) -> None:
     assert raw.endswith(f"554=***\x0110={checksum(raw[:-7].encode('latin-1')):03d}\x01")
 
 
+@pytest.mark.unit
 def test_redacted_copy_is_a_valid_frame_and_others_are_untouched() -> None:
     logon = encode([(35, "A"), (34, 1), (49, "C"), (52, "20261121-20:59:52"), (56, "G"),
                     (98, 0), (108, 30), (95, len(RAW_DATA)), (96, RAW_DATA),
@@ -149,6 +152,7 @@ def test_replay_scrub_masks_old_stores_and_message_logs(tmp_path: Path) -> None:
     assert "masked 0 stored messages in 0 session stores" in _scrub(tmp_path)  # idempotent
 
 
+@pytest.mark.unit
 def test_a_store_scrub_cut_short_is_finished_by_the_next(tmp_path: Path) -> None:
     directory, _, _ = _old_files(tmp_path)
     dat = directory / "inbound.dat"
@@ -161,6 +165,7 @@ def test_a_store_scrub_cut_short_is_finished_by_the_next(tmp_path: Path) -> None
     assert dat.read_bytes() == new and not (directory / "inbound.dat.scrub").exists()
 
 
+@pytest.mark.unit
 def test_a_log_line_whose_password_holds_a_bar_is_masked_whole(tmp_path: Path) -> None:
     """SOH became `|` in the log: `554=pa|ss|10=` no longer parses; the value is masked
     up to the next `|<tag>=`."""

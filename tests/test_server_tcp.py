@@ -4,44 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
-from tests.fix_peer import TcpPeer
-
-
-def make_settings(data_dir: Path, **server: object) -> GatewaySettings:
-    return GatewaySettings.model_validate({
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
-        # Session-layer tests: application messages get BusinessMessageReject.
-        "server": {"logon_timeout": 1.0, "tick_interval": 0.05, "application": "reject",
-                   **server},
-        "sessions": [
-            {"SenderCompID": "FIXGW", "TargetCompID": "CLIENT1"},
-            {"SenderCompID": "FIXGW", "TargetCompID": "CLIENT2"},
-        ],
-    })
+from tests.fix_peer import TcpPeer, logged_on
+from tests.gateway_settings import session_layer_settings
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
-
-
-async def logged_on(port: int, heartbeat: int = 30, **kw: str) -> TcpPeer:
-    peer = await TcpPeer.connect(port, **kw)
-    await peer.write(peer.logon(heartbeat, now=_now()))
-    reply = await peer.receive()
-    assert reply.msg_type == b"A", reply
-    return peer
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return session_layer_settings(tmp_path)
 
 
 def _now() -> float:
@@ -141,7 +116,7 @@ async def test_garbage_between_messages_is_dropped(gateway: Gateway) -> None:
 
 
 async def test_oversized_message_closes_connection(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path, max_message_size=1024))
+    gw = Gateway(session_layer_settings(tmp_path, max_message_size=1024))
     await gw.start()
     try:
         peer = await logged_on(gw.port)
@@ -152,7 +127,8 @@ async def test_oversized_message_closes_connection(tmp_path: Path) -> None:
 
 
 async def test_slow_consumer_is_disconnected(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path, write_buffer_limit=4096, slow_consumer_timeout=0.3))
+    gw = Gateway(session_layer_settings(tmp_path, write_buffer_limit=4096,
+                                        slow_consumer_timeout=0.3))
     await gw.start()
     try:
         sock = socket.socket()
@@ -176,7 +152,7 @@ async def test_slow_consumer_is_disconnected(tmp_path: Path) -> None:
 
 
 async def test_resend_after_gateway_restart_is_served_from_disk(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(session_layer_settings(tmp_path))
     await gw.start()
     peer = await logged_on(gw.port)
     for i in range(3):
@@ -187,7 +163,7 @@ async def test_resend_after_gateway_restart_is_served_from_disk(tmp_path: Path) 
         await asyncio.sleep(0.01)
     await gw.stop(drain_timeout=0.2)
 
-    gw2 = Gateway(make_settings(tmp_path))
+    gw2 = Gateway(session_layer_settings(tmp_path))
     await gw2.start()
     try:
         peer2 = await TcpPeer.connect(gw2.port)
@@ -205,7 +181,7 @@ async def test_resend_after_gateway_restart_is_served_from_disk(tmp_path: Path) 
 
 
 async def test_stop_logs_out_connected_sessions(tmp_path: Path) -> None:
-    gw = Gateway(make_settings(tmp_path))
+    gw = Gateway(session_layer_settings(tmp_path))
     await gw.start()
     peer = await logged_on(gw.port)
     stopping = asyncio.create_task(gw.stop(drain_timeout=2.0))

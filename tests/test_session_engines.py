@@ -5,24 +5,21 @@ refers to."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fix_gateway.codec import encode
+from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
-from tests.fix_peer import TcpPeer
-from tests.test_server_tcp import logged_on, make_settings
+from tests.fix_peer import TcpPeer, logged_on
+from tests.gateway_settings import session_layer_settings
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(make_settings(tmp_path))
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return session_layer_settings(tmp_path)
 
 
 async def test_negative_heartbtint_gets_logout_saying_so_then_close(gateway: Gateway) -> None:

@@ -15,8 +15,8 @@ import pytest
 
 from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import FixProtocol, Gateway
-from tests.test_metrics import metrics_settings
-from tests.test_order_entry_tcp import Trader
+from tests.gateway_settings import metrics_settings
+from tests.venue import Trader
 
 CONNECTS = 600  # well past asyncio's default backlog (100)
 
@@ -59,6 +59,7 @@ async def test_connects_wait_in_the_backlog_while_the_loop_is_busy(tmp_path: Pat
         await gw.stop(drain_timeout=0.5)
 
 
+@pytest.mark.unit
 def test_a_bad_listen_backlog_names_the_key(tmp_path: Path) -> None:
     config = tmp_path / "gw.toml"
     config.write_text("[server]\nlisten_backlog = 0\n")

@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from fix_gateway.stall_watch import StallWatch
 from tests.gateway_process import GatewayProcess
-from tests.test_recovery import CLIENTS, write_config
+from tests.load_clients import CLIENTS, write_config
 from tests.venue import Client
 
 HOLDS = 6
@@ -46,6 +48,7 @@ async def hold_repeatedly(port: int) -> None:
     await client.close()
 
 
+@pytest.mark.unit
 def test_the_watch_reports_a_stall_once_with_the_held_stack() -> None:
     """Sans-loop: a thread that stops beating is sampled once per stall."""
     out = io.StringIO()

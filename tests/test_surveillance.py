@@ -141,6 +141,7 @@ def test_empty_history_raises_nothing() -> None:
         assert run_detectors(empty, SETTINGS, make_ops(backend)) == []
 
 
+@pytest.mark.process  # the default worker: a child process
 def test_monitor_fed_in_slices_writes_each_alert_once(tmp_path: Path,
                                                       planted_batch: Batch) -> None:
     """The live path: rows arrive between evaluations; alerts.jsonl gets each alert once
@@ -237,7 +238,7 @@ def feed_in_slices(monitor: SurveillanceMonitor, batch: Batch, seconds: int) -> 
     return seen
 
 
-@pytest.mark.parametrize("worker", ["thread", "process"])
+@pytest.mark.parametrize("worker", ["thread", pytest.param("process", marks=pytest.mark.process)])
 def test_incremental_evaluation_finds_what_a_full_batch_finds(
         tmp_path: Path, planted_batch: Batch, worker: str) -> None:
     """Evaluated 20 s at a time, each time over only the rows the new ones can affect
@@ -280,6 +281,7 @@ def test_incremental_evaluation_remembers_the_last_price_of_a_quiet_symbol(
     assert [a.model_dump() for a in seen] == [a.model_dump() for a in expected]
 
 
+@pytest.mark.process
 def test_a_lost_worker_process_is_replaced(tmp_path: Path, planted_batch: Batch) -> None:
     """The detectors run in a child process; if it dies the evaluation fails (logged by
     the interval task) and the next one starts a new child that still finds alerts."""

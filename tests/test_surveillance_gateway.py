@@ -11,12 +11,14 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from fix_gateway.config import load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from surveillance.alerts import Alert
 from tests.fix_peer import TcpPeer
-from tests.venue import FAR_END_OF_DAY
+from tests.gateway_settings import FAR_END_OF_DAY
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -140,6 +142,7 @@ async def test_wash_trade_over_fix_lands_in_alerts_file_and_in_fixgw_surveil(
     assert missing.returncode == 1 and "no engine journal" in missing.stderr
 
 
+@pytest.mark.socket
 def test_surveillance_can_be_switched_off(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("interval = 0.1", "enabled = false"))

@@ -10,7 +10,6 @@ random flow, and across a restart.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,7 @@ from engine.types import (
 )
 from fix_gateway.application.open_orders import OpenOrders
 from fix_gateway.application.order_entry import OrderEntry
+from fix_gateway.config import GatewaySettings
 from fix_gateway.server import Gateway
 from fix_gateway.session.throttle import Throttle
 from session_store import FsyncPolicy
@@ -110,19 +110,17 @@ def test_slow_excess_is_rejected_but_not_abuse() -> None:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [
+def gateway_settings(tmp_path: Path) -> GatewaySettings:
+    return venue_settings(tmp_path, [
         {"TargetCompID": "CLIENT1", "ThrottleMessages": 5, "ThrottleInterval": 60},
         {"TargetCompID": "CLIENT2", "ThrottleMessages": 2, "ThrottleInterval": 60,
          "ThrottleAction": "logout"},
         {"TargetCompID": "CLIENT3", "MaxOpenOrders": 2},
         {"TargetCompID": "CLIENT4"},
-    ]))  # fmt: skip
-    await gw.start()
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+    ])  # fmt: skip
 
 
+@pytest.mark.socket
 async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(
     gateway: Gateway,
 ) -> None:
@@ -145,6 +143,7 @@ async def test_throttle_over_tcp_rejects_the_excess_and_keeps_the_session(
     await client.close()
 
 
+@pytest.mark.socket
 async def test_throttle_action_logout_over_tcp(gateway: Gateway) -> None:
     client = await Client.logged_on(gateway.port, "CLIENT2")
     for i in range(3):
@@ -156,6 +155,7 @@ async def test_throttle_action_logout_over_tcp(gateway: Gateway) -> None:
     await client.close()
 
 
+@pytest.mark.socket
 async def test_max_open_orders_rejects_then_frees_slots_exactly(gateway: Gateway) -> None:
     limited = await Client.logged_on(gateway.port, "CLIENT3")
     other = await Client.logged_on(gateway.port, "CLIENT4")
@@ -191,6 +191,7 @@ async def test_max_open_orders_rejects_then_frees_slots_exactly(gateway: Gateway
     await other.close()
 
 
+@pytest.mark.socket
 async def test_max_open_orders_count_survives_a_restart(tmp_path: Path) -> None:
     settings = venue_settings(tmp_path, [{"TargetCompID": "CLIENT3", "MaxOpenOrders": 2}])
     gw = Gateway(settings)

@@ -13,7 +13,6 @@ import ipaddress
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fix_gateway.config import ConfigError, load_settings
+from fix_gateway.config import ConfigError, GatewaySettings, load_settings
 from fix_gateway.server import Gateway
 from fix_gateway.tls import server_context
 from tests.fix_peer import TcpPeer
@@ -115,14 +114,16 @@ def tls_section(pki: Pki, verify: str = "required") -> dict[str, Any]:
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, pki: Pki) -> AsyncIterator[Gateway]:
-    gw = Gateway(venue_settings(tmp_path, [{"TargetCompID": "CLIENT1"},
-                                           {"TargetCompID": "CLIENT2"}],
-                                tls=tls_section(pki)))
-    await gw.start()
-    assert gw.tls_port is not None and gw.tls_port != gw.port
-    yield gw
-    await gw.stop(drain_timeout=0.5)
+def gateway_settings(tmp_path: Path, pki: Pki) -> GatewaySettings:
+    return venue_settings(tmp_path, [{"TargetCompID": "CLIENT1"}, {"TargetCompID": "CLIENT2"}],
+                          tls=tls_section(pki))
+
+
+@pytest.fixture
+def gateway(gateway: Gateway) -> Gateway:
+    """The shared in-process gateway (conftest.py), listening for TLS on a port of its own."""
+    assert gateway.tls_port is not None and gateway.tls_port != gateway.port
+    return gateway
 
 
 # --- round trips ---------------------------------------------------------------------------
@@ -150,6 +151,7 @@ async def test_tls_1_2_is_accepted(gateway: Gateway, pki: Pki) -> None:
     await client.close()
 
 
+@pytest.mark.unit
 def test_the_listener_never_offers_less_than_tls_1_2(tmp_path: Path, pki: Pki) -> None:
     settings = venue_settings(tmp_path, [{"TargetCompID": "C"}], tls=tls_section(pki))
     context = server_context(settings.tls)
@@ -232,6 +234,7 @@ def _error(tmp_path: Path, tls: str) -> str:
     return str(info.value)
 
 
+@pytest.mark.unit
 def test_tls_config_errors_name_the_key(tmp_path: Path, pki: Pki) -> None:
     assert "tls.cert_file" in _error(tmp_path, f'enabled = true\ncert_file = "{tmp_path}/no.pem"'
                                      f'\nkey_file = "{pki.server.key}"')
@@ -272,6 +275,7 @@ TargetCompID = "CLIENT1"
     return config
 
 
+@pytest.mark.process
 async def test_fixgw_serve_prints_both_listeners(tmp_path: Path, pki: Pki) -> None:
     gw = GatewayProcess(_write_config(tmp_path, pki, pki.server.key))
     try:
@@ -286,6 +290,7 @@ async def test_fixgw_serve_prints_both_listeners(tmp_path: Path, pki: Pki) -> No
         assert gw.stop() == 0
 
 
+@pytest.mark.process
 def test_fixgw_serve_with_a_bad_key_exits_2_naming_the_key(tmp_path: Path, pki: Pki) -> None:
     config = _write_config(tmp_path, pki, pki.client.key)
     done = subprocess.run([sys.executable, "-m", "fix_gateway.cli", "serve", "--config",

@@ -1,11 +1,11 @@
-"""An in-process venue (gateway + order entry) and a FIX client, for the
-security tests: real sockets on loopback, ephemeral ports, files in tmp_path."""
+"""An in-process venue (gateway + order entry) and FIX clients over loopback TCP:
+`Client` for the security tests, `Trader` for order entry (every order type, cancels,
+replaces) in the order-entry, metrics and logging tests."""
 
 from __future__ import annotations
 
 import ssl
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +13,7 @@ from fix_gateway.codec import FieldValue, Message
 from fix_gateway.config import GatewaySettings
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
-
-# Day orders expire at end_of_day: half a day from when the tests started, and the
-# same for every gateway of the run (a restart with another value would be refused:
-# the journal replays under the settings it was written with).
-FAR_END_OF_DAY = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M:%S")
+from tests.gateway_settings import FAR_END_OF_DAY, loopback_settings
 
 
 def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
@@ -25,15 +21,13 @@ def venue_settings(data_dir: Path, sessions: list[dict[str, Any]],
     """Order entry on ACME (tick 0.01); `sections` add or override top-level tables."""
     eod = FAR_END_OF_DAY
     raw: dict[str, Any] = {
-        "listen": {"host": "127.0.0.1", "port": 0},
-        "store": {"data_dir": str(data_dir), "fsync": "none"},
         "server": {"logon_timeout": 2.0, "tick_interval": 0.05, "application": "orders"},
         "engine": {"end_of_day": eod},
         "instruments": [{"symbol": "ACME", "tick_size": "0.01"}],
         "sessions": [{"SenderCompID": "FIXGW", **s} for s in sessions],
     }
     raw.update(sections)
-    return GatewaySettings.model_validate(raw)
+    return loopback_settings(data_dir, **raw)
 
 
 def fields(msg: Message) -> dict[int, str]:
@@ -99,3 +93,77 @@ class Client:
 
     async def close(self) -> None:
         await self.peer.close()
+
+
+class Trader:
+    """One logged-on client session over TCP."""
+
+    def __init__(self, peer: TcpPeer, name: str) -> None:
+        self.peer = peer
+        self.name = name
+        self._test_ids = 0
+
+    @classmethod
+    async def log_on(cls, port: int, name: str) -> Trader:
+        peer = await TcpPeer.connect(port, sender=name)
+        await peer.write(peer.logon(30, now=time.time()))
+        reply = await peer.receive()
+        assert reply.msg_type == b"A", reply
+        return cls(peer, name)
+
+    async def send(self, msg_type: str, *body: tuple[int, FieldValue]) -> None:
+        await self.peer.send(msg_type, *body)
+
+    async def order(
+        self, cl_ord_id: str, side: str, qty: FieldValue, symbol: str,
+        price: FieldValue | None = None, ord_type: str | None = None,
+        *extra: tuple[int, FieldValue],
+    ) -> None:
+        """NewOrderSingle; OrdType limit with a price, market without (unless given)."""
+        if ord_type is None:
+            ord_type = "2" if price is not None else "1"
+        body: list[tuple[int, FieldValue]] = [
+            (11, cl_ord_id), (55, symbol), (54, "1" if side == "buy" else "2"),
+            (60, format_timestamp(time.time())), (38, qty), (40, ord_type),
+        ]  # fmt: skip
+        if price is not None:
+            body.append((44, price))
+        body += extra
+        await self.send("D", *body)
+
+    async def cancel(self, cl_ord_id: str, orig: str, symbol: str, side: str) -> None:
+        await self.send("F", (41, orig), (11, cl_ord_id), (55, symbol),
+                        (54, "1" if side == "buy" else "2"),
+                        (60, format_timestamp(time.time())))
+
+    async def replace(self, cl_ord_id: str, orig: str, symbol: str, side: str, qty: int,
+                      price: str) -> None:
+        await self.send("G", (41, orig), (11, cl_ord_id), (55, symbol),
+                        (54, "1" if side == "buy" else "2"),
+                        (60, format_timestamp(time.time())), (38, qty), (40, "2"), (44, price))
+
+    async def next(self, msg_type: str | None = None) -> Message:
+        """The next message that is not a Heartbeat (of the given type, if any)."""
+        while True:
+            msg = await self.peer.receive(5.0)
+            if msg.msg_type == b"0":
+                continue
+            if msg_type is not None:
+                assert msg.msg_type == msg_type.encode(), f"expected 35={msg_type}, got {msg}"
+            return msg
+
+    async def er(self, exec_type: str | None = None) -> dict[int, str]:
+        msg = await self.next("8")
+        f = fields(msg)
+        if exec_type is not None:
+            assert f[150] == exec_type, f
+        return f
+
+    async def alive(self) -> None:
+        """A TestRequest is answered, and nothing else was waiting before the answer."""
+        self._test_ids += 1
+        test_id = f"{self.name}-alive-{self._test_ids}"
+        await self.send("1", (112, test_id))
+        msg = await self.peer.receive(5.0)
+        assert msg.msg_type == b"0" and msg.get(112) == test_id.encode(), \
+            f"expected the Heartbeat for {test_id}, got {msg}"
