@@ -53,6 +53,7 @@ MODULE_LANES = {
     "test_crash_restart": "process",
     "test_crash_storage": "process",
     "test_dictionary": "unit",
+    "test_docs": "unit",
     "test_drop_copy": "socket",
     "test_drop_copy_mqtt": "process",
     "test_engine": "unit",
