@@ -35,7 +35,8 @@ def install(out: Path) -> None:
     from fix_gateway import server
 
     gcs: list[tuple[float, int, float]] = []  # (start, generation, seconds)
-    calls: list[tuple[float, str, float, float]] = []  # (start, name, seconds, gc seconds)
+    # (start, name, seconds, gc seconds, CPU seconds of the loop's thread)
+    calls: list[tuple[float, str, float, float, float]] = []
     lags: list[tuple[float, float]] = []  # (wake-up, seconds late)
     gc_total = [0.0]
     started = [0.0]
@@ -58,12 +59,14 @@ def install(out: Path) -> None:
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
             gc_before = gc_total[0]
             t0 = time.perf_counter()
+            c0 = time.thread_time()
             try:
                 return inner(*args, **kwargs)
             finally:
                 took = time.perf_counter() - t0
                 if took >= SLOW_CALL:
-                    calls.append((time.monotonic() - took, label, took, gc_total[0] - gc_before))
+                    calls.append((time.monotonic() - took, label, took, gc_total[0] - gc_before,
+                                  time.thread_time() - c0))
 
         setattr(cls, name, wrapper)
 
@@ -113,15 +116,17 @@ def summarize(path: Path, window: tuple[float, float]) -> list[str]:
         else:
             lines.append(f"probe: gen-{gen} collections 0 in {seconds:.1f} s")
     calls = [c for c in data["calls"] if lo <= c[0] <= hi]
-    by_name: dict[str, list[tuple[float, float]]] = {}
-    for _, name, took, in_gc in calls:
-        by_name.setdefault(name, []).append((took, in_gc))
+    by_name: dict[str, list[tuple[float, float, float]]] = {}
+    for _, name, took, in_gc, cpu in calls:
+        by_name.setdefault(name, []).append((took, in_gc, cpu))
     for name, rows in sorted(by_name.items()):
         rows.sort()
-        no_gc = sorted(t - g for t, g in rows)
+        no_gc = sorted(t - g for t, g, _ in rows)
+        cpu = sorted(c - g for _, g, c in rows)  # the loop's own work, the collector's left out
         lines.append(f"probe: {name} calls >=1 ms: {len(rows)}, max {rows[-1][0] * 1e3:.2f} ms;"
                      f" without the collector's part >=1 ms: {sum(t >= 0.001 for t in no_gc)},"
-                     f" max {no_gc[-1] * 1e3:.2f} ms")
+                     f" max {no_gc[-1] * 1e3:.2f} ms; of which CPU (not preempted) >=1 ms: "
+                     f"{sum(c >= 0.001 for c in cpu)}, max {cpu[-1] * 1e3:.2f} ms")
     if not by_name:
         lines.append("probe: no entry-point call took >=1 ms")
     lags = sorted(lag for t, lag in data["lags"] if lo <= t <= hi)
