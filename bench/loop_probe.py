@@ -131,8 +131,22 @@ def summarize(path: Path, window: tuple[float, float]) -> list[str]:
         lines.append("probe: no entry-point call took >=1 ms")
     lags = sorted(lag for t, lag in data["lags"] if lo <= t <= hi)
     if lags:
+        # Lateness not spent in a recorded call or collection: another callback, another
+        # thread holding the GIL, or the process not scheduled.
+        spans = sorted([(c[0], c[0] + c[2]) for c in calls]
+                       + [(g[0], g[0] + g[2]) for g in gcs])
+        unexplained = []
+        for t, lag in data["lags"]:
+            if not lo <= t <= hi or lag < 0.005:
+                continue
+            inside = sum(max(0.0, min(b, t + lag) - max(a, t)) for a, b in spans
+                         if a < t + lag and b > t)
+            if inside < lag / 2:
+                unexplained.append(lag)
         lines.append(f"probe: 1 ms timer late by >=2 ms: {len(lags)} times, "
-                     f">=5 ms {sum(x >= 0.005 for x in lags)}, max {lags[-1] * 1e3:.1f} ms")
+                     f">=5 ms {sum(x >= 0.005 for x in lags)}, max {lags[-1] * 1e3:.1f} ms;"
+                     f" >=5 ms and not half in a call or collection above: {len(unexplained)}"
+                     + (f", max {max(unexplained) * 1e3:.1f} ms" if unexplained else ""))
     else:
         lines.append("probe: 1 ms timer never late by >=2 ms")
     return lines
