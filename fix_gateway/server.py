@@ -819,6 +819,7 @@ class Gateway:
         return watch
 
     def tick(self, now: float) -> None:
+        gc_policy.young_collection()
         if self.message_logs is not None:
             self.message_logs.flush()
         if self.fatal_reason is not None:

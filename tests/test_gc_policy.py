@@ -84,3 +84,11 @@ def test_uninstall_restores_collections_of_everything(policy: None) -> None:
     assert gc.get_freeze_count() == 0
     assert not gc_policy.installed()
     gc_policy.install(young_threshold=500)  # for the fixture's teardown
+
+
+def test_each_tick_collection_freezes_what_lives(policy: None) -> None:
+    frozen = gc.get_freeze_count()
+    kept = [[i] for i in range(1_000)]  # 1,001 lists: fewer than the threshold counts
+    gc_policy.young_collection()
+    assert gc.get_freeze_count() >= frozen + 1_001
+    assert all(o is not kept for o in gc.get_objects(generation=0))
