@@ -34,21 +34,25 @@ LAG_RECORD = 0.002  # seconds late: recorded
 def install(out: Path) -> None:
     from fix_gateway import server
 
-    gcs: list[tuple[float, int, float]] = []  # (start, generation, seconds)
+    gcs: list[tuple[float, int, float, float]] = []  # (start, generation, seconds, CPU s)
     # (start, name, seconds, gc seconds, CPU seconds of the loop's thread)
     calls: list[tuple[float, str, float, float, float]] = []
     lags: list[tuple[float, float]] = []  # (wake-up, seconds late)
     gc_total = [0.0]
     started = [0.0]
 
+    cpu_started = [0.0]
+
     def on_gc(phase: str, info: dict) -> None:
         now = time.perf_counter()
         if phase == "start":
             started[0] = now
+            cpu_started[0] = time.thread_time()
         else:
             took = now - started[0]
             gc_total[0] += took
-            gcs.append((time.monotonic() - took, info["generation"], took))
+            gcs.append((time.monotonic() - took, info["generation"], took,
+                        time.thread_time() - cpu_started[0]))
 
     gc.callbacks.append(on_gc)
 
@@ -112,7 +116,8 @@ def summarize(path: Path, window: tuple[float, float]) -> list[str]:
             lines.append(f"probe: gen-{gen} collections {len(durs)} in {seconds:.1f} s, "
                          f"total {sum(durs) * 1e3:.1f} ms, median {durs[len(durs) // 2] * 1e3:.2f}"
                          f" ms, max {durs[-1] * 1e3:.2f} ms, >=1 ms: "
-                         f"{sum(d >= 0.001 for d in durs)}")
+                         f"{sum(d >= 0.001 for d in durs)}; max CPU "
+                         f"{max(g[3] for g in gcs if g[1] == gen) * 1e3:.2f} ms")
         else:
             lines.append(f"probe: gen-{gen} collections 0 in {seconds:.1f} s")
     calls = [c for c in data["calls"] if lo <= c[0] <= hi]
