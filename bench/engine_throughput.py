@@ -94,9 +94,10 @@ def builds() -> dict[str, type]:
 
 
 def tune_gc() -> None:
-    """The collector settings the server runs with (fix_gateway.server.tune_gc)."""
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    """The collector policy the server runs with (fix_gateway.gc_policy)."""
+    from fix_gateway import gc_policy
+
+    gc_policy.install()
 
 
 class LiveOrders:

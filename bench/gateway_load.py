@@ -431,8 +431,9 @@ class PipeTail:
 
 class Gateway:
     def __init__(self, config: Path, cpus: set[int] | None, profile: str | None,
-                 workdir: Path) -> None:
+                 workdir: Path, probe: Path | None = None) -> None:
         self.profile = profile
+        self.probe = probe
         self.profile_out = workdir / ("profile.pstats" if profile == "cprofile"
                                       else "profile.raw")
         serve = ["serve", "--config", str(config)]
@@ -442,11 +443,12 @@ class Gateway:
                     f"finally:\n    p.disable()\n    p.dump_stats({str(self.profile_out)!r})\n"
                     "sys.exit(rc)\n")
             cmd = [sys.executable, "-c", code, *serve]
-        elif profile == "pyspy":
-            # py-spy samples the gateway at 1 kHz; its own process runs on the client CPU.
-            cmd = [str(VENV_BIN / "fixgw"), *serve]
-        else:
-            cmd = [str(VENV_BIN / "fixgw"), *serve]
+        elif probe is not None:
+            cmd = [sys.executable, str(ROOT / "bench" / "loop_probe.py"), str(probe), *serve]
+        else:  # py-spy, if asked, samples it from its own process on the client CPU.
+            # This checkout's fixgw (the venv's `fixgw` script may be another's editable
+            # install): `-m` from the repository root.
+            cmd = [sys.executable, "-m", "fix_gateway.cli", *serve]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env,
@@ -837,14 +839,19 @@ def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | N
                   client: Path | None, streams: Callable[[str, int, int], tuple[list[Path],
                                                                         list[Stream]]],
                   n_orders: int, window: int, sessions: list[str], rate: float,
-                  paced_orders: int, duration: float, loop_thread: bool = True) -> None:
+                  paced_orders: int, duration: float, loop_thread: bool = True
+                  ) -> dict[str, tuple[float, float]]:
     """The two runs every venue gets (a warm-up first): max throughput with `window`
-    orders unanswered per session, then latency at a fixed `rate`."""
+    orders unanswered per session, then latency at a fixed `rate`. Returns each run's
+    time.monotonic() span ("max", "paced"), for bench/loop_probe.py."""
+    spans = {}
     w_paths, w_objs = streams("W", max(10_000, n_orders // 10), 2)
     run_client(client, host, port, "max", window, w_paths, stream_objs=w_objs)
     t_paths, t_objs = streams("T", n_orders, 1)
     meter = CpuMeter(pid, cpus, label, loop_thread)
+    t0 = time.monotonic()
     r = run_client(client, host, port, "max", window, t_paths, stream_objs=t_objs)
+    spans["max"] = (t0, time.monotonic())
     cpu = meter.report(r["answered"])
     print(f"{label} orders/s (window {window * len(sessions)}, {r['orders']:,} orders):"
           f" {r['orders_per_s']:,.0f}")
@@ -855,8 +862,10 @@ def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | N
 
     l_paths, l_objs = streams("L", paced_orders, 3)
     meter = CpuMeter(pid, cpus, label, loop_thread)
+    t0 = time.monotonic()
     r = run_client(client, host, port, "paced", PACED_WINDOW, l_paths, rate=rate,
                    stream_objs=l_objs)
+    spans["paced"] = (t0, time.monotonic())
     cpu = meter.report(r["answered"])
     print(f"{label} ack latency p50/p99/p99.9/max at {rate:,.0f} orders/s "
           f"({duration:.0f} s, {r['answered']:,} orders): "
@@ -869,6 +878,7 @@ def measure_venue(label: str, pid: int, host: str, port: int, cpus: set[int] | N
         print(f"  (the {label} did not keep up with the offered rate: these latencies are "
               "mostly queueing)")
     print(f"  ({cpu})", flush=True)
+    return spans
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: C901
@@ -910,6 +920,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
                     help="Prometheus metrics and their per-batch timing (on)")
     ap.add_argument("--message-log", choices=["on", "off"], default="off",
                     help="per-session FIX message logs (off)")
+    ap.add_argument("--probe", action="store_true",
+                    help="run fixgw under bench/loop_probe.py and print what held its event "
+                         "loop (collections, slow callbacks, late timer) in the fixed-rate run")
     args = ap.parse_args(argv)
     global SPIN
     SPIN = args.spin
@@ -983,17 +996,24 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901
         extra, side = drop_copy_setup(args.drop_copy, workdir, client_cpus)
         config = write_config(workdir, args.fsync, sessions, args.metrics == "on",
                               args.message_log == "on", extra + args.extra_config)
-        gw = Gateway(config, gw_cpus, None, workdir)
+        probe = workdir / "probe.json" if args.probe else None
+        gw = Gateway(config, gw_cpus, None, workdir, probe)
         consumer = start_dropcopy_consumer(args.drop_copy, gw, client_cpus)
         publisher = start_publisher(args.drop_copy, config, client_cpus)
         print(f"config: drop copy {args.drop_copy}"
               + (f" ({side.args[0]} broker)" if side is not None else ""), flush=True)
+        spans: dict[str, tuple[float, float]] = {}
         try:
-            measure_venue("gateway", gw.proc.pid, gw.host, gw.port, gw_cpus, client, streams,
-                          n_orders, window, sessions, args.rate, paced_orders, duration)
+            spans = measure_venue("gateway", gw.proc.pid, gw.host, gw.port, gw_cpus, client,
+                                  streams, n_orders, window, sessions, args.rate, paced_orders,
+                                  duration)
         finally:
             rc, err = gw.stop()
             report_stalls(err)
+            if probe is not None and "paced" in spans:
+                from bench.loop_probe import summarize
+                for line in summarize(probe, spans["paced"]):
+                    print(f"  {line}")
             if rc != 0:
                 print(f"  !! gateway exited {rc}: {err[-2000:]}")
             elif err.strip():

@@ -42,6 +42,7 @@ from bench.gateway_load import (  # noqa: E402
     wait_for_line,
     write_config,
 )
+from bench.loop_probe import summarize  # noqa: E402
 
 SOURCE = ROOT / "bench" / "quickfix_venue.cpp"
 
@@ -117,6 +118,9 @@ def main() -> int:
     ap.add_argument("--executor", action="store_true",
                     help="also QuickFIX with no book: one ER Fill per order (like QuickFIX's "
                          "executor example, the issue's reference figure)")
+    ap.add_argument("--probe", action="store_true",
+                    help="run fixgw under bench/loop_probe.py and print what held its event "
+                         "loop in the fixed-rate run")
     args = ap.parse_args()
     n_orders = 50_000 if args.quick else 200_000
     duration = 4.0 if args.quick else 15.0
@@ -143,15 +147,20 @@ def main() -> int:
                              window, args.rate, duration, executor)
         if not args.skip_fixgw:
             extra, _ = drop_copy_setup("stream", workdir, client_cpus)
+            probe = workdir / "probe.json" if args.probe else None
             gw = Gateway(write_config(workdir, "interval", sessions, extra=extra), venue_cpus,
-                         None, workdir)
+                         None, workdir, probe)
+            spans: dict[str, tuple[float, float]] = {}
             try:
-                measure_venue("fixgw", gw.proc.pid, gw.host, gw.port, venue_cpus, client,
-                              streams, n_orders, window, sessions, args.rate,
-                              int(args.rate * duration), duration)
+                spans = measure_venue("fixgw", gw.proc.pid, gw.host, gw.port, venue_cpus,
+                                      client, streams, n_orders, window, sessions, args.rate,
+                                      int(args.rate * duration), duration)
             finally:
                 rc, err = gw.stop()
                 report_stalls(err)
+                if probe is not None and "paced" in spans:
+                    for line in summarize(probe, spans["paced"]):
+                        print(f"  {line}")
                 if rc != 0:
                     print(f"  !! fixgw exited {rc}: {err[-3000:]}")
     finally:

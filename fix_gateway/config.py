@@ -99,10 +99,12 @@ class StoreSettings(_Strict):
 class ServerSettings(_Strict):
     max_message_size: int = Field(65536, ge=256, le=16 * 1024 * 1024)
     max_messages_per_read: int = Field(
-        500, ge=1,
+        64, ge=1,
         description="messages of one connection acted on in one turn of the event loop;"
         " a read that holds more is worked through over several turns, in order, the other"
-        " connections served in between (nothing more is read from it meanwhile)",
+        " connections served in between (nothing more is read from it meanwhile); each turn"
+        " is committed and answered, so it also bounds how long one turn holds the loop and"
+        " how long the first order of a big read waits for its ack",
     )
     listen_backlog: int = Field(
         1024, ge=1, le=65535,

@@ -62,6 +62,7 @@ from engine import MatchingEngine
 from engine.history import EngineHistory
 from engine.journal import CommandJournal
 from engine.snapshot import SnapshotMismatch, holds_orders, priced_symbols, restore, take
+from fix_gateway import gc_policy
 from fix_gateway.application.echo import EchoApplication
 from fix_gateway.application.event_stream import Batch
 from fix_gateway.application.journal_settings import RECORD_NAME, check_and_save
@@ -88,13 +89,9 @@ MAX_CREDENTIAL_CHECKS = 64  # Logons waiting for them, all connections together
 
 
 def tune_gc() -> None:
-    """Fewer, larger young-generation collections; start-up objects frozen.
-
-    Each message allocates a few lists; at the default threshold (700) the
-    collector runs every few hundred messages and rescans long-lived state.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    """Start-up objects frozen, and the survivors of every collection after them:
+    collections stay small however many orders the engine keeps (gc_policy)."""
+    gc_policy.install()
 
 
 def write_state(engine: MatchingEngine, path: Path) -> None:
@@ -690,6 +687,7 @@ class Gateway:
             self._snapshot_day = day  # the first command of a fresh history set it
         elif day != self._snapshot_day and self.fatal_reason is None:
             self.snapshot_engine()
+            gc_policy.full_collection()  # the cycles frozen during the day (gc_policy)
 
     def dump_engine(self) -> Path | None:
         """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
@@ -821,6 +819,7 @@ class Gateway:
         return watch
 
     def tick(self, now: float) -> None:
+        gc_policy.young_collection()
         if self.message_logs is not None:
             self.message_logs.flush()
         if self.fatal_reason is not None:
@@ -878,6 +877,7 @@ class Gateway:
                 self.snapshot_engine()  # the next start replays nothing
             self._close_files()
         self.syncer.stop()
+        gc_policy.uninstall()  # what this gateway leaves is garbage like any other
         log.info("event=stopped")
 
     def _close_files(self) -> None:
