@@ -58,6 +58,7 @@ MODULE_LANES = {
     "test_drop_copy_mqtt": "process",
     "test_engine": "unit",
     "test_engine_compiled": "unit",
+    "test_gc_policy": "unit",
     "test_engine_history": "process",
     "test_engine_min_qty_after_replace": "unit",
     "test_engine_reference": "unit",
