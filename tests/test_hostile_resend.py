@@ -11,6 +11,7 @@ from pathlib import Path
 from fix_gateway.server import Gateway
 from tests.fix_peer import TcpPeer
 from tests.gateway_settings import session_layer_settings
+from tests.venue import record_write_buffer
 
 STORED = 5000  # ExecutionReports of ~240 bytes: ~1.2 MB to resend
 REQUESTS = 100
@@ -31,15 +32,7 @@ async def test_a_hundred_resend_requests_in_one_write_are_one_bounded_resend(
         assert (await peer.receive()).get(34) == str(STORED + 1).encode()
 
         proto = next(iter(gw.connections))
-        queued: list[int] = []
-        write_output = proto.write_output
-
-        def measured_write_output() -> None:
-            write_output()
-            if proto.transport is not None:
-                queued.append(proto.transport.get_write_buffer_size())
-
-        proto.write_output = measured_write_output  # type: ignore[method-assign]
+        queued = record_write_buffer(proto)
         await peer.write(b"".join(peer.build("2", (7, 1), (16, 0), now=time.time())
                                   for _ in range(REQUESTS)))
         seqs: list[int] = []

@@ -22,6 +22,7 @@ from fix_gateway.server import Gateway
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import MessageBuilder, TcpPeer
 from tests.gateway_settings import loopback_settings
+from tests.venue import record_write_buffer
 
 RESTING = 5
 RESTING_QTY = 1_000_000
@@ -209,15 +210,7 @@ async def test_a_resend_larger_than_write_buffer_max_is_served_in_chunks(tmp_pat
         # How much waits at the gateway after each write to SLOW.
         proto = next(p for p in gw.connections if p.session and p.session.config.name
                      == "FIXGW-SLOW")
-        queued: list[int] = []
-        write_output = proto.write_output
-
-        def measured_write_output() -> None:
-            write_output()
-            if proto.transport is not None:
-                queued.append(proto.transport.get_write_buffer_size())
-
-        proto.write_output = measured_write_output  # type: ignore[method-assign]
+        queued = record_write_buffer(proto)
         await slow.send("2", (7, 1), (16, 0))
         await fast.send("D", (11, "S1"), (55, "ACME"), (54, "2"), (60, _now()), (38, 30),
                         (40, "2"), (44, "10.00"))  # fills three of SLOW's orders now

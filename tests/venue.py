@@ -11,6 +11,7 @@ from typing import Any
 
 from fix_gateway.codec import FieldValue, Message
 from fix_gateway.config import GatewaySettings
+from fix_gateway.server import FixProtocol
 from fix_gateway.utc_time import format_timestamp
 from tests.fix_peer import TcpPeer
 from tests.gateway_settings import FAR_END_OF_DAY, loopback_settings
@@ -167,3 +168,17 @@ class Trader:
         msg = await self.peer.receive(5.0)
         assert msg.msg_type == b"0" and msg.get(112) == test_id.encode(), \
             f"expected the Heartbeat for {test_id}, got {msg}"
+
+
+def record_write_buffer(proto: FixProtocol) -> list[int]:
+    """The bytes waiting in `proto`'s transport after each of its writes, from now on."""
+    queued: list[int] = []
+    write_output = proto.write_output
+
+    def measured_write_output() -> None:
+        write_output()
+        if proto.transport is not None:
+            queued.append(proto.transport.get_write_buffer_size())
+
+    proto.write_output = measured_write_output  # type: ignore[method-assign]
+    return queued
