@@ -137,6 +137,7 @@ class Session:
         # A ResendRequest of theirs being answered: what is left of it, and the new
         # messages (seq, raw) that wait for it to finish, so they go out in seq order.
         self._resend: Iterator[bytes] | None = None
+        self._resend_range = (0, 0)  # (BeginSeqNo, last seqnum) of the resend in progress
         self._held: list[tuple[int, bytes]] = []
         self._queue: dict[int, Message] = {}
         self._queued_bytes = 0  # of the messages in _queue, bounded by max_queued_bytes
@@ -552,19 +553,31 @@ class Session:
             self.on_event("resend_served", self, {"begin": begin, "end": end})
             self.counters.resend_requests_served += 1
             in_progress = self._resend is not None
+            if in_progress and (begin, end) == self._resend_range:
+                # The same range again (a client repeating itself, or a flood split
+                # over several reads): the resend in progress answers it, instead of
+                # starting over and sending its first chunks a third time.
+                self.on_event("resend_merged", self, {"begin": begin, "end": end})
+                self._advance_or_queue(msg, seq, now)
+                return
             if in_progress:
                 # A new request replaces the one in progress; the held messages it
                 # covers go out as its PossDup copies, not a second time.
                 self._held = [(s, raw) for s, raw in self._held if s > end]
             self._resend = resend_stream(self.store, begin, end, format_timestamp(now),
                                          self._ids, self._begin)
+            self._resend_range = (begin, end)
             if not in_progress:
                 # The first chunk now; the rest (and all of a replacing request) one
                 # chunk per shell turn: a flood of requests costs one resend, not one
                 # chunk each.
                 self.continue_resend(now)
-        expected = self.store.next_target_seq
-        if seq > expected:
+        self._advance_or_queue(msg, seq, now)
+
+    def _advance_or_queue(self, msg: Message, seq: int, now: float) -> None:
+        """A ResendRequest is acted on even when its seqnum is ahead: count it, or
+        queue it behind the gap it shows (see `_drain_queue`)."""
+        if seq > self.store.next_target_seq:
             self._target_too_high(msg, seq, now)
         else:
             self._advance(seq)
