@@ -386,7 +386,7 @@ class Gateway:
         self.order_entry: OrderEntry | None = None
         self.journal: CommandJournal | None = None
         self.history: EngineHistory | None = None
-        self._snapshot_day: int | None = None  # the engine's next end of day at the last snapshot
+        self._snapshot_day: int | None = None  # the engine's next end of day at the last day's end
         self.surveillance: SurveillanceMonitor | None = None
         self.syncer = BackgroundSyncer(settings.store.fsync_interval)
         self.sessions: list[Session] = []
@@ -678,16 +678,20 @@ class Gateway:
                     log.info("event=engine_archives_pruned first=%d last=%d", pruned[0],
                              pruned[-1])
 
-    def _snapshot_after_end_of_day(self) -> None:
-        """A new trading day began (Day orders expired): snapshot, once a day."""
-        if self.order_entry is None or not self.settings.engine.snapshots:
+    def _after_end_of_day(self) -> None:
+        """A new trading day began (Day orders expired): once a day, snapshot the
+        engine (engine.snapshots) and free the reference cycles frozen during the day
+        (gc_policy: without it they would pile up day after day)."""
+        if self.order_entry is None:
             return
         day = self.order_entry.engine.next_end_of_day
         if self._snapshot_day is None:
             self._snapshot_day = day  # the first command of a fresh history set it
         elif day != self._snapshot_day and self.fatal_reason is None:
-            self.snapshot_engine()
-            gc_policy.full_collection()  # the cycles frozen during the day (gc_policy)
+            self._snapshot_day = day
+            if self.settings.engine.snapshots:
+                self.snapshot_engine()
+            gc_policy.full_collection()
 
     def dump_engine(self) -> Path | None:
         """Write the engine's canonical state to <data_dir>/engine/state.json (atomically)."""
@@ -828,7 +832,7 @@ class Gateway:
             self._last_clock = now
             self.order_entry.advance_time(now)
             self.commit(None)
-            self._snapshot_after_end_of_day()
+            self._after_end_of_day()
         if self.drop_copy is not None and self.drop_copy.waiting:
             self.commit(None)  # drop-copy sessions catching up get their next chunk
         for proto in list(self.connections):

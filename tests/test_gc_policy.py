@@ -6,15 +6,19 @@ the cycles that died frozen. Counts of objects, never time."""
 from __future__ import annotations
 
 import gc
+import time
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from engine import CancelOrder, Instrument, MatchingEngine, NewOrder, OrdType, Side, TimeInForce
 from engine.engine import DAY_NS
 from fix_gateway import gc_policy
+from fix_gateway.server import Gateway
 from tests.engines import matching_engine  # noqa: F401  (every test: pure and compiled)
+from tests.gateway_settings import FAR_END_OF_DAY, order_entry_settings
 
 T0 = 20_000 * DAY_NS + 9 * 3_600 * 10**9
 INSTRUMENTS = [Instrument("AAPL", band_low=50, band_high=200)]
@@ -92,3 +96,26 @@ def test_each_tick_collection_freezes_what_lives(policy: None) -> None:
     gc_policy.young_collection()
     assert gc.get_freeze_count() >= frozen + 1_001
     assert all(o is not kept for o in gc.get_objects(generation=0))
+
+
+@pytest.mark.parametrize("snapshots", [True, False])
+async def test_the_venue_frees_frozen_cycles_at_each_end_of_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshots: bool
+) -> None:
+    """The daily full collection is what bounds the cycles frozen during the day, so
+    it must not depend on engine snapshots being on."""
+    full: list[int] = []
+    monkeypatch.setattr(gc_policy, "full_collection", lambda: full.append(1) or 0)
+    gw = Gateway(order_entry_settings(tmp_path, engine={
+        "end_of_day": FAR_END_OF_DAY, "snapshots": snapshots}))
+    assert gw.order_entry is not None
+    try:
+        now = time.time()
+        gw.tick(now)
+        assert full == []
+        gw.tick(now + 86_400)  # past the end of day: Day orders expire, a new day begins
+        assert full == [1]
+        gw.tick(now + 86_401)
+        assert full == [1]  # once a day
+    finally:
+        await gw.stop(drain_timeout=0)
